@@ -1,0 +1,164 @@
+// The alarm store: every query Herald runs against alarms, as tagged templates.
+import type postgres from 'postgres'
+import type { TransactionSql } from 'postgres'
+import type { Sql } from './db'
+import { Errors } from './errors'
+
+export type NewAlarm = {
+  userId: string
+  /** Canonical locale → text. */
+  messages: Record<string, string>
+  data: Record<string, unknown>
+  key?: string
+}
+
+export type PublishedAlarm = {
+  id: number
+  userId: string
+  seq: number
+  locales: string[]
+  createdAt: string
+}
+
+/** One alarm as streams read it: every text, so each stream can pick its language. */
+export type AlarmRow = {
+  id: number
+  seq: number
+  /** Sorted, as stored (a direct writer may store `en-us`); `messages` in the same order. */
+  locales: string[]
+  messages: string[]
+  /** The alarm's `data` as JSON text, spliced into frames without a parse/stringify round trip. */
+  dataJson: string
+  createdAt: string
+  /** Frames already encoded for this alarm, by locale: one encoding however many streams send it. */
+  frames?: Map<string, Uint8Array>
+}
+
+export type FetchRequest = { userId: string; after: number }
+
+/**
+ * Stores an alarm and its texts in one transaction. With a `key`, a repeat of the same alarm
+ * returns the first one (`created: false`); the same key with another body is a conflict.
+ */
+export async function publish(sql: Sql, alarm: NewAlarm): Promise<{ alarm: PublishedAlarm; created: boolean }> {
+  const locales = Object.keys(alarm.messages).sort()
+  const texts = locales.map((locale) => alarm.messages[locale]!)
+  return sql.begin(async (tx) => {
+    if (alarm.key !== undefined) {
+      const existing = await findByKey(tx, alarm)
+      if (existing) return { alarm: existing, created: false }
+    }
+    const [row] = await tx<{ id: string; seq: string; created_at: Date }[]>`
+      insert into alarms (user_id, data, idempotency_key)
+      values (${alarm.userId}, ${tx.json(alarm.data as postgres.JSONValue)}, ${alarm.key ?? null})
+      on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
+      returning id, seq, created_at`
+    if (!row) {
+      // A concurrent publish with the same key committed first: it is the answer, or a conflict.
+      const existing = await findByKey(tx, alarm)
+      if (!existing) throw new Error('idempotency key conflicted but no alarm holds it')
+      return { alarm: existing, created: false }
+    }
+    await tx`
+      insert into alarm_messages (alarm_id, locale, message)
+      select ${row.id}, locale, message from unnest(${locales}::text[], ${texts}::text[]) as m(locale, message)`
+    return {
+      alarm: {
+        id: Number(row.id),
+        userId: alarm.userId,
+        seq: Number(row.seq),
+        locales,
+        createdAt: row.created_at.toISOString(),
+      },
+      created: true,
+    }
+  })
+}
+
+async function findByKey(sql: TransactionSql<{}>, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
+  const { userId, key = '' } = alarm
+  const [row] = await sql<
+    { id: string; seq: string; created_at: Date; locales: string[]; same: boolean }[]
+  >`
+    select a.id, a.seq, a.created_at,
+           array(select locale from alarm_messages where alarm_id = a.id order by locale) as locales,
+           a.data = ${sql.json(alarm.data as postgres.JSONValue)}
+             and (select jsonb_object_agg(locale, message) from alarm_messages where alarm_id = a.id)
+                 = ${sql.json(alarm.messages)} as same
+    from alarms a
+    where a.user_id = ${userId} and a.idempotency_key = ${key}`
+  if (!row) return undefined
+  if (!row.same) throw Errors.idempotencyConflict(key)
+  return {
+    id: Number(row.id),
+    userId,
+    seq: Number(row.seq),
+    locales: row.locales,
+    createdAt: row.created_at.toISOString(),
+  }
+}
+
+/** The newest seq a user has: a stream that does not resume starts after it. */
+export async function latestSeq(sql: Sql, userId: string): Promise<number> {
+  const [row] = await sql<{ seq: string | null }[]>`
+    select max(seq) as seq from alarms where user_id = ${userId}`
+  return Number(row?.seq ?? 0)
+}
+
+/**
+ * Alarms after each (user, cursor), oldest first, at most `limit` per request: one query serves
+ * a whole batch of woken streams. Returns one array per request, in request order.
+ */
+export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: number): Promise<AlarmRow[][]> {
+  const users = requests.map((r) => r.userId)
+  const afters = requests.map((r) => r.after)
+  const rows = await sql<
+    { i: string; id: string; seq: string; data: string; created_at: Date; locales: string[]; messages: string[] }[]
+  >`
+    select r.i, a.id, a.seq, a.data::text as data, a.created_at, m.locales, m.messages
+    from unnest(${users}::text[], ${afters}::int8[]) with ordinality as r(user_id, after, i)
+    cross join lateral (
+      select id, seq, data, created_at from alarms
+      where user_id = r.user_id and seq > r.after
+      order by seq
+      limit ${limit}
+    ) a
+    cross join lateral (
+      select array_agg(locale order by locale) as locales, array_agg(message order by locale) as messages
+      from alarm_messages where alarm_id = a.id
+    ) m
+    order by r.i, a.seq`
+  const out: AlarmRow[][] = requests.map(() => [])
+  // Several requests may name the same alarm (two streams of one user): share the row, so its
+  // frames are encoded once.
+  const shared = new Map<string, AlarmRow>()
+  for (const row of rows) {
+    let alarm = shared.get(row.id)
+    if (!alarm) {
+      alarm = {
+        id: Number(row.id),
+        seq: Number(row.seq),
+        locales: row.locales ?? [],
+        messages: row.messages ?? [],
+        dataJson: row.data,
+        createdAt: row.created_at.toISOString(),
+      }
+      shared.set(row.id, alarm)
+    }
+    out[Number(row.i) - 1]!.push(alarm)
+  }
+  return out
+}
+
+/** For each user, the newest seq committed: how the safety net finds streams that missed a wake-up. */
+export async function latestSeqs(sql: Sql, userIds: string[]): Promise<Map<string, number>> {
+  const rows = await sql<{ user_id: string; seq: string | null }[]>`
+    select u.user_id, (select max(seq) from alarms where user_id = u.user_id) as seq
+    from unnest(${userIds}::text[]) as u(user_id)`
+  return new Map(rows.map((row) => [row.user_id, Number(row.seq ?? 0)]))
+}
+
+export async function knownLocales(sql: Sql): Promise<string[]> {
+  const rows = await sql<{ locale: string }[]>`select locale from locales order by locale`
+  return rows.map((row) => row.locale)
+}

@@ -1,0 +1,114 @@
+// Validation at the boundary: every client value is checked here, with an error naming the field,
+// before anything reaches the store or the stream. Pure: no I/O.
+import type { NewAlarm } from './alarms'
+import { Errors } from './errors'
+import { canonicalLocale } from './locale'
+
+export const MAX_USER_ID = 200
+export const MAX_MESSAGE = 4000
+export const MAX_KEY = 200
+export const MAX_BODY_BYTES = 64 * 1024
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+export function parseUserId(value: unknown, field = 'userId'): string {
+  if (typeof value !== 'string') throw Errors.invalidBody(field, 'must be a string')
+  if (value.length === 0) throw Errors.invalidUserId('must not be empty')
+  if (value.length > MAX_USER_ID) throw Errors.invalidUserId(`must be at most ${MAX_USER_ID} characters`)
+  if (CONTROL.test(value)) throw Errors.invalidUserId('must not contain control characters')
+  if (!value.isWellFormed()) throw Errors.invalidUserId('must be well-formed Unicode')
+  return value
+}
+
+/** An SSE event id, as `Last-Event-ID` or `since` carries it: the seq of the last alarm seen. */
+export function parseCursor(value: string, where: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw Errors.invalidCursor(where, value)
+  return Number(value)
+}
+
+/** The resume point: `Last-Event-ID` wins over `since`; an empty header means "none". */
+export function resumeCursor(header: string | null, since: string | undefined): number | undefined {
+  if (header !== null && header !== '') return parseCursor(header, 'Last-Event-ID')
+  if (since !== undefined) return parseCursor(since, 'since')
+  return undefined
+}
+
+const PUBLISH_FIELDS = new Set(['userId', 'messages', 'data', 'key'])
+
+export function parsePublishBody(body: unknown): NewAlarm {
+  if (!isPlainObject(body)) throw Errors.invalidBody('body', 'must be a JSON object')
+  for (const field of Object.keys(body))
+    if (!PUBLISH_FIELDS.has(field)) throw Errors.invalidBody(field, 'is not a known field')
+  const userId = parseUserId(body.userId)
+  const messages = parseMessages(body.messages)
+  const data = body.data ?? {}
+  if (!isPlainObject(data)) throw Errors.invalidBody('data', 'must be a JSON object')
+  checkJsonValue(data, 'data', 0)
+  const key = body.key
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY))
+    throw Errors.invalidBody('key', `must be a string of 1 to ${MAX_KEY} characters`)
+  return { userId, messages, data, ...(key !== undefined ? { key } : {}) }
+}
+
+function parseMessages(value: unknown): Record<string, string> {
+  if (value === undefined) throw Errors.invalidBody('messages', 'is required')
+  if (!isPlainObject(value)) throw Errors.invalidBody('messages', 'must be an object of locale → text')
+  const out: Record<string, string> = {}
+  for (const [raw, text] of Object.entries(value)) {
+    const locale = canonicalLocale(raw)
+    if (!locale) throw Errors.invalidLocale(raw, 'messages')
+    if (locale in out) throw Errors.invalidBody(`messages.${raw}`, `repeats locale ${locale}`)
+    if (typeof text !== 'string') throw Errors.invalidBody(`messages.${raw}`, 'must be a string')
+    if (text.length === 0) throw Errors.invalidBody(`messages.${raw}`, 'must not be empty')
+    if (text.length > MAX_MESSAGE)
+      throw Errors.invalidBody(`messages.${raw}`, `must be at most ${MAX_MESSAGE} characters`)
+    if (!text.isWellFormed()) throw Errors.invalidBody(`messages.${raw}`, 'must be well-formed Unicode')
+    if (text.includes('\0')) throw Errors.invalidBody(`messages.${raw}`, 'must not contain NUL')
+    out[locale] = text
+  }
+  if (Object.keys(out).length === 0) throw Errors.invalidBody('messages', 'must hold at least one locale')
+  return out
+}
+
+/** Reads a JSON body of at most `limit` bytes. */
+export async function readJson(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
+  const type = request.headers.get('content-type') ?? ''
+  if (!/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) throw Errors.unsupportedMediaType()
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared > limit) throw Errors.payloadTooLarge(limit)
+  const bytes = await request.arrayBuffer()
+  if (bytes.byteLength > limit) throw Errors.payloadTooLarge(limit)
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw Errors.invalidJson('body is not valid UTF-8')
+  }
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw Errors.invalidJson(`body is not valid JSON: ${(error as Error).message}`)
+  }
+}
+
+const MAX_DEPTH = 32
+
+/** What PostgreSQL's jsonb refuses (NUL, lone surrogates, absurd nesting) is refused here first. */
+function checkJsonValue(value: unknown, path: string, depth: number): void {
+  if (depth > MAX_DEPTH) throw Errors.invalidBody(path, `nests deeper than ${MAX_DEPTH} levels`)
+  if (typeof value === 'string') {
+    if (!value.isWellFormed() || value.includes('\0'))
+      throw Errors.invalidBody(path, 'holds a string with NUL or unpaired surrogates')
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => checkJsonValue(item, `${path}[${i}]`, depth + 1))
+  } else if (isPlainObject(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      checkJsonValue(key, path, depth + 1)
+      checkJsonValue(item, `${path}.${key}`, depth + 1)
+    }
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

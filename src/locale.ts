@@ -1,0 +1,152 @@
+// Language negotiation: parse what the client asks for, keep only real language tags, then
+// best-fit match against the languages that exist. Pure: no I/O.
+import { match } from '@formatjs/intl-localematcher'
+import { Errors } from './errors'
+
+const languageNames = new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' })
+const NO_MATCH = 'und'
+const MAX_REQUESTED = 16
+const MAX_HEADER = 4096
+
+const canonical = boundedCache<string | null>(2048)
+const matches = boundedCache<string>(4096)
+
+/**
+ * The canonical form of a tag (`en-us` → `en-US`), or undefined when the tag is malformed or its
+ * language does not exist (`US-en` parses as language `us`, which names nothing).
+ */
+export function canonicalLocale(tag: string): string | undefined {
+  const hit = canonical.get(tag)
+  if (hit !== undefined) return hit ?? undefined
+  const result = computeCanonical(tag)
+  canonical.set(tag, result ?? null)
+  return result
+}
+
+function computeCanonical(tag: string): string | undefined {
+  if (tag.length === 0 || tag.length > 64 || tag === NO_MATCH) return undefined
+  try {
+    const [canon] = Intl.getCanonicalLocales(tag)
+    const language = new Intl.Locale(canon!).language
+    return languageNames.of(language) === undefined ? undefined : canon
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `Accept-Language` → tags in preference order. Malformed, unknown, wildcard and q=0 entries are
+ * skipped: a browser's header is never the client's fault.
+ */
+export function parseAcceptLanguage(header: string | null | undefined): string[] {
+  if (!header) return []
+  const entries: { tag: string; q: number; index: number }[] = []
+  const parts = header.slice(0, MAX_HEADER).split(',')
+  for (let index = 0; index < parts.length && entries.length < MAX_REQUESTED; index++) {
+    const [rawTag = '', ...params] = parts[index]!.split(';')
+    const tag = canonicalLocale(rawTag.trim())
+    const q = quality(params)
+    if (tag && q > 0) entries.push({ tag, q, index })
+  }
+  entries.sort((a, b) => b.q - a.q || a.index - b.index)
+  return unique(entries.map((entry) => entry.tag))
+}
+
+function quality(params: string[]): number {
+  for (const param of params) {
+    const [name, value] = param.split('=').map((s) => s.trim())
+    if (name?.toLowerCase() !== 'q') continue
+    if (!value || !/^(0(\.\d{0,3})?|1(\.0{0,3})?)$/.test(value)) return 0
+    return Number(value)
+  }
+  return 1
+}
+
+/** The `lang` query parameter: one tag or a comma list. Anything invalid is the client's error. */
+export function parseLangParam(value: string): string[] {
+  const parts = value.split(',').map((part) => part.trim())
+  if (parts.length > MAX_REQUESTED) throw Errors.invalidLocale(value, 'lang')
+  return unique(
+    parts.map((part) => {
+      const tag = canonicalLocale(part)
+      if (!tag) throw Errors.invalidLocale(part, 'lang')
+      return tag
+    }),
+  )
+}
+
+/** Best fit of `requested` among `available`, or undefined when nothing there fits. */
+export function bestFit(requested: readonly string[], available: readonly string[]): string | undefined {
+  if (requested.length === 0 || available.length === 0) return undefined
+  const key = requested.join(',') + '|' + available.join(',')
+  let result = matches.get(key)
+  if (result === undefined) {
+    result = match(requested as string[], available as string[], NO_MATCH, { algorithm: 'best fit' })
+    matches.set(key, result)
+  }
+  return result === NO_MATCH ? undefined : result
+}
+
+/** The stream's locale: best fit of what the client asked for among what exists, else the default. */
+export function negotiate(requested: readonly string[], available: readonly string[], fallback: string) {
+  return bestFit(requested, available) ?? fallback
+}
+
+/**
+ * Which of an alarm's texts a stream shows: its own locale if the alarm has it; else the best fit
+ * of the client's list among the alarm's locales; else the default's; else the first, sorted.
+ * `alarmLocales` must be sorted, so "first" is stable.
+ */
+export function chooseLocale(
+  alarmLocales: readonly string[],
+  preferred: readonly string[],
+  defaultLocale: string,
+): string {
+  if (alarmLocales.includes(preferred[0]!)) return preferred[0]!
+  return (
+    bestFit(preferred, alarmLocales) ??
+    (alarmLocales.includes(defaultLocale) ? defaultLocale : bestFit([defaultLocale], alarmLocales)) ??
+    alarmLocales[0]!
+  )
+}
+
+export type Available = {
+  readonly list: readonly string[]
+  /** Adds tags seen in the data; returns nothing. Fixed sets (HERALD_LOCALES) ignore it. */
+  add(tags: Iterable<string>): void
+}
+
+/** The languages streams may negotiate to, kept in memory so a subscribe needs no query. */
+export function createAvailable(fixed: readonly string[] | undefined): Available {
+  let list: readonly string[] = fixed ? [...fixed] : []
+  return {
+    get list() {
+      return list
+    },
+    add(tags) {
+      if (fixed) return
+      let next: string[] | undefined
+      for (const raw of tags) {
+        const tag = canonicalLocale(raw)
+        if (tag && !list.includes(tag) && !next?.includes(tag)) (next ??= [...list]).push(tag)
+      }
+      if (next) list = next.sort()
+    },
+  }
+}
+
+function unique<T>(items: T[]): T[] {
+  return [...new Set(items)]
+}
+
+/** A Map that forgets everything when full: hostile input cannot grow it without bound. */
+function boundedCache<V>(max: number) {
+  const map = new Map<string, V>()
+  return {
+    get: (key: string) => map.get(key),
+    set(key: string, value: V) {
+      if (map.size >= max) map.clear()
+      map.set(key, value)
+    },
+  }
+}

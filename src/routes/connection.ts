@@ -1,0 +1,38 @@
+// GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
+import { Elysia } from 'elysia'
+import { resumeCursor, parseUserId } from '../input'
+import { negotiate, parseAcceptLanguage, parseLangParam } from '../locale'
+import { openAlarmStream, type StreamContext } from '../stream'
+
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  // No cache may keep or rewrite an event stream (better-sse's set, which proxies honour).
+  'cache-control': 'private, no-cache, no-store, no-transform, must-revalidate, max-age=0',
+  // nginx buffers responses unless told not to; a buffered stream delivers nothing.
+  'x-accel-buffering': 'no',
+}
+
+export function connectionRoutes(ctx: StreamContext) {
+  return new Elysia({ name: 'connection' }).get(
+    '/connection/:userId',
+    ({ params, request, server }) => {
+      const url = new URL(request.url)
+      const userId = parseUserId(params.userId)
+      const lang = url.searchParams.get('lang')
+      const requested =
+        lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
+      const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
+      const locale = negotiate(requested, ctx.available.list, ctx.defaultLocale)
+      // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
+      server?.timeout(request, 0)
+      const body = openAlarmStream(ctx, {
+        userId,
+        locale,
+        preferred: [...new Set([locale, ...requested])],
+        since,
+        signal: request.signal,
+      })
+      return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
+    },
+  )
+}

@@ -1,0 +1,22 @@
+import { Elysia } from 'elysia'
+import type { Sql } from '../db'
+import { errorBody } from '../errors'
+
+const TIMEOUT_MS = 2000
+
+export function healthRoutes(sql: Sql) {
+  return new Elysia({ name: 'health' }).get('/health', async () => {
+    try {
+      await Promise.race([
+        sql`select 1`,
+        Bun.sleep(TIMEOUT_MS).then(() => Promise.reject(new Error(`no answer in ${TIMEOUT_MS} ms`))),
+      ])
+      return Response.json({ status: 'ok' })
+    } catch (error) {
+      return Response.json(
+        { status: 'unavailable', ...errorBody('DATABASE_UNAVAILABLE', `PostgreSQL: ${(error as Error).message}`) },
+        { status: 503 },
+      )
+    }
+  })
+}

@@ -1,0 +1,61 @@
+// Starts one Herald process: database → migrations → app → listening socket.
+import { createHerald, type Herald, type HeraldOptions } from './app'
+import type { Config } from './config'
+import { createDb, type Sql } from './db'
+import { migrate } from './migrate'
+
+export type RunningServer = {
+  herald: Herald
+  sql: Sql
+  server: NonNullable<Herald['app']['server']>
+  url: string
+  /** Stops accepting, ends the streams, closes the pool. */
+  stop(): Promise<void>
+}
+
+export type StartOptions = {
+  log?: Pick<Console, 'log' | 'error' | 'warn'>
+  /** Options for tests and embedders that the environment does not carry. */
+  overrides?: Partial<HeraldOptions>
+}
+
+export async function startServer(
+  config: Config,
+  { log = console, overrides = {} }: StartOptions = {},
+): Promise<RunningServer> {
+  const sql = createDb(config.databaseUrl)
+  try {
+    const applied = await migrate(sql)
+    if (applied.length) log.log(`herald: applied migrations ${applied.join(', ')}`)
+  } catch (error) {
+    await sql.end({ timeout: 1 })
+    throw error
+  }
+  const herald = await createHerald(sql, { ...config, log, ...overrides })
+  herald.app.listen({
+    port: config.port,
+    hostname: config.hostname,
+    // Elysia turns reusePort on by default: two Herald processes started on one port by mistake
+    // would then split the traffic silently. Cluster mode asks for it on purpose.
+    reusePort: false,
+    // Streams opt out of the idle timeout one by one (server.timeout(req, 0)); other requests
+    // keep a short one, so idle keep-alive sockets don't pile up.
+    idleTimeout: 30,
+    maxRequestBodySize: 1024 * 1024,
+  })
+  const server = herald.app.server!
+  const url = `http://${server.hostname === '0.0.0.0' ? '127.0.0.1' : server.hostname}:${server.port}`
+  let stopped: Promise<void> | undefined
+  return {
+    herald,
+    sql,
+    server,
+    url,
+    stop: () =>
+      (stopped ??= (async () => {
+        await server.stop(true)
+        await herald.stop()
+        await sql.end({ timeout: 5 })
+      })()),
+  }
+}

@@ -1,0 +1,69 @@
+// A real Herald on a real socket, on a fresh schema: what most integration tests start with.
+import type { HeraldOptions } from '../../src/app'
+import { readConfig } from '../../src/config'
+import { startServer, type RunningServer } from '../../src/server'
+import { readSse, type SseReader } from './sse'
+import { testDb, type TestDb } from './db'
+
+export const quiet = { log() {}, warn() {}, error() {} }
+
+export type TestHerald = RunningServer & {
+  db: TestDb
+  subscribe(userId: string, options?: SubscribeOptions): Promise<Subscription>
+  publish(body: unknown): Promise<Response>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export type SubscribeOptions = {
+  lang?: string
+  since?: string | number
+  headers?: Record<string, string>
+}
+
+export type Subscription = SseReader & {
+  response: Response
+  /** Drops the connection, as a closed tab does. */
+  abort(): void
+}
+
+export async function testHerald(name: string, overrides: Partial<HeraldOptions> = {}): Promise<TestHerald> {
+  const db = await testDb(name)
+  const config = { ...readConfig({}), databaseUrl: db.url, port: 0, hostname: '127.0.0.1' }
+  const running = await startServer(config, { log: quiet, overrides: { safetyPollMs: 0, ...overrides } })
+  const controllers = new Set<AbortController>()
+  return {
+    ...running,
+    db,
+    async subscribe(userId, { lang, since, headers = {} } = {}) {
+      const url = new URL(`/connection/${encodeURIComponent(userId)}`, running.url)
+      if (lang !== undefined) url.searchParams.set('lang', lang)
+      if (since !== undefined) url.searchParams.set('since', String(since))
+      const controller = new AbortController()
+      controllers.add(controller)
+      const response = await fetch(url, { headers, signal: controller.signal })
+      const reader = readSse(response)
+      return Object.assign(reader, { response, abort: () => controller.abort() })
+    },
+    publish(body) {
+      return fetch(new URL('/alarms', running.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      })
+    },
+    async [Symbol.asyncDispose]() {
+      for (const controller of controllers) controller.abort()
+      await running.stop()
+      await db[Symbol.asyncDispose]()
+    },
+  }
+}
+
+/** Waits for a condition the code under test reaches asynchronously, with a deadline. */
+export async function until(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+}

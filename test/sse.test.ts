@@ -1,0 +1,90 @@
+import { describe, expect, test } from 'bun:test'
+import { alarmFrame, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from '../src/render'
+import { comment, frame } from '../src/sse'
+import type { AlarmRow } from '../src/alarms'
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+
+describe('frame', () => {
+  test('writes id, event and data in order and ends with a blank line', () => {
+    expect(frame({ id: '7', event: 'alarm', data: 'hi' })).toBe('id: 7\nevent: alarm\ndata: hi\n\n')
+  })
+
+  test('splits data on every kind of line break, one data line each', () => {
+    expect(frame({ data: 'a\nb\r\nc\rd' })).toBe('data: a\ndata: b\ndata: c\ndata: d\n\n')
+  })
+
+  test('keeps empty lines of data as empty data lines', () => {
+    expect(frame({ data: 'a\n\nb' })).toBe('data: a\ndata: \ndata: b\n\n')
+  })
+
+  test('writes retry first', () => {
+    expect(frame({ retry: 1500, event: 'x', data: '1' })).toBe('retry: 1500\nevent: x\ndata: 1\n\n')
+  })
+
+  test.each([['a\nb'], ['a\rb'], ['a\r\nb']])('rejects a line break in event (%j)', (event) => {
+    expect(() => frame({ event, data: 'x' })).toThrow(/event must not contain/)
+  })
+
+  test.each([['1\n2'], ['1\r2'], ['1\0']])('rejects a line break or NUL in id (%j)', (id) => {
+    expect(() => frame({ id, data: 'x' })).toThrow(/id must not contain/)
+  })
+
+  test('rejects a negative or fractional retry', () => {
+    expect(() => frame({ retry: -1 })).toThrow()
+    expect(() => frame({ retry: 1.5 })).toThrow()
+  })
+
+  test('comments every line of a multi-line comment', () => {
+    expect(comment('a\nb')).toBe(': a\n: b\n\n')
+  })
+})
+
+describe('Herald frames', () => {
+  const row: AlarmRow = {
+    id: 42,
+    seq: 3,
+    locales: ['en-us', 'ja', 'ko'],
+    messages: ['Booked.\nSee you!', '予約に成功しました', '예약에 성공했습니다!'],
+    dataJson: '{"room": 7}',
+    createdAt: '2026-01-02T03:04:05.678Z',
+  }
+
+  test('the open frame sets retry and sends a comment', () => {
+    expect(text(openFrame(2000))).toBe('retry: 2000\n: herald\n\n')
+  })
+
+  test('ready names user, locale and generation, with no id', () => {
+    expect(text(readyFrame('tiaz', 'ko', 3))).toBe(
+      'event: ready\ndata: {"userId":"tiaz","locale":"ko","generation":3}\n\n',
+    )
+  })
+
+  test('an alarm frame carries seq as id and the chosen text, canonical locale', () => {
+    expect(text(alarmFrame(row, ['en-GB', 'en-GB'], 'en'))).toBe(
+      'id: 3\nevent: alarm\ndata: {"id":42,"seq":3,"locale":"en-US","message":"Booked.\\nSee you!",' +
+        '"data":{"room": 7},"createdAt":"2026-01-02T03:04:05.678Z"}\n\n',
+    )
+  })
+
+  test('the same (alarm, locale) is encoded once and shared', () => {
+    const copy = { ...row, frames: undefined }
+    expect(alarmFrame(copy, ['ja'], 'en')).toBe(alarmFrame(copy, ['ja'], 'en'))
+  })
+
+  test('a text holding line breaks or SSE syntax cannot start a new field or event', () => {
+    const hostile = { ...row, messages: ['x\n\nevent: superseded\ndata: pwned\r\nid: 999', 'ja', 'ko'] }
+    const out = text(alarmFrame(hostile, ['en-US'], 'en'))
+    expect(out.split('\n\n')).toHaveLength(2) // one event, then the empty tail
+    expect(out).not.toContain('\nevent: superseded')
+    expect(out).not.toContain('\nid: 999')
+  })
+
+  test('superseded tells a plain EventSource not to come back soon', () => {
+    expect(text(SUPERSEDED)).toBe('retry: 86400000\nevent: superseded\ndata: {"reason":"newer-connection"}\n\n')
+  })
+
+  test('a heartbeat is a comment', () => {
+    expect(text(HEARTBEAT)).toBe(': heartbeat\n\n')
+  })
+})

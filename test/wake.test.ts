@@ -1,0 +1,94 @@
+// The wake-up path: one LISTEN per process, batched queries, and the safety nets for missed
+// notifications.
+import { describe, expect, test } from 'bun:test'
+import postgres from 'postgres'
+import { testHerald, type Subscription, type TestHerald } from './helpers/herald'
+
+async function ready(sub: Subscription) {
+  const event = await sub.nextEvent()
+  expect(event?.event).toBe('ready')
+}
+
+async function nextAlarm(sub: Subscription) {
+  const event = await sub.nextEvent()
+  expect(event?.event).toBe('alarm')
+  return JSON.parse(event!.data!) as { seq: number; message: string }
+}
+
+async function insertFor(sql: postgres.Sql, users: string[], message: (user: string) => string) {
+  await sql.begin(async (tx) => {
+    for (const user of users) {
+      const [a] = await tx`insert into alarms (user_id) values (${user}) returning id`
+      await tx`insert into alarm_messages (alarm_id, locale, message) values (${a!.id}, 'ko', ${message(user)})`
+    }
+  })
+}
+
+describe('batching', () => {
+  test('streams woken by one commit share a few queries and each gets its own alarms from its own cursor', async () => {
+    await using h = await testHerald('wake_batch')
+    const users = Array.from({ length: 60 }, (_, i) => `batch-${i}`)
+    // Give each user a different history, and each stream a different cursor.
+    for (const [i, user] of users.entries())
+      for (let n = 0; n < i % 4; n++) await insertFor(h.db.sql, [user], () => `old-${n}`)
+    const subs = await Promise.all(users.map((user, i) => h.subscribe(user, { lang: 'ko', since: i % 4 })))
+    await Promise.all(subs.map(ready))
+    const before = { ...h.herald.fetcher.stats }
+    await insertFor(h.db.sql, users, (user) => `new for ${user}`)
+    const got = await Promise.all(subs.map(nextAlarm))
+    got.forEach((alarm, i) => {
+      expect(alarm.message).toBe(`new for ${users[i]}`)
+      expect(alarm.seq).toBe((i % 4) + 1)
+    })
+    const queries = h.herald.fetcher.stats.queries - before.queries
+    const requests = h.herald.fetcher.stats.requests - before.requests
+    expect(requests).toBeGreaterThanOrEqual(users.length)
+    expect(queries).toBeLessThanOrEqual(5) // not one per stream
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+})
+
+describe('missed notifications', () => {
+  test('the safety poll delivers when no notification arrives', async () => {
+    // Listening on a channel nobody notifies: every wake-up is "lost".
+    await using h = await testHerald('wake_lost', { channel: 'herald_nowhere', safetyPollMs: 100 })
+    const sub = await h.subscribe('lost', { lang: 'ko' })
+    await ready(sub)
+    await insertFor(h.db.sql, ['lost'], () => 'found by the safety net')
+    expect((await nextAlarm(sub)).message).toBe('found by the safety net')
+    await sub.cancel()
+  })
+
+  test('catch-up wakes only the streams that are behind, with one query', async () => {
+    await using h = await testHerald('wake_catchup', { channel: 'herald_nowhere' })
+    const subs = await Promise.all(['c1', 'c2', 'c3'].map((u) => h.subscribe(u, { lang: 'ko' })))
+    await Promise.all(subs.map(ready))
+    await insertFor(h.db.sql, ['c2'], () => 'only c2')
+    expect(await h.herald.transport.catchUp()).toBe(1)
+    expect((await nextAlarm(subs[1]!)).message).toBe('only c2')
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+
+  test('a killed LISTEN connection reconnects and catches up: nothing is lost', async () => {
+    await using h = await testHerald('wake_kill')
+    const sub = await h.subscribe('survivor', { lang: 'ko' })
+    await ready(sub)
+    await insertFor(h.db.sql, ['survivor'], () => 'before')
+    expect((await nextAlarm(sub)).message).toBe('before')
+    const channel = `herald_${h.db.schema}`
+    // Kill the listener and commit an alarm in the same transaction: its NOTIFY has nobody to reach.
+    const killed = await h.db.sql.begin(async (tx) => {
+      const rows = await tx`
+        select pg_terminate_backend(pid) as killed from pg_stat_activity
+        where query ilike ${'listen%' + channel + '%'}`
+      const [a] = await tx`insert into alarms (user_id) values ('survivor') returning id`
+      await tx`insert into alarm_messages (alarm_id, locale, message) values (${a!.id}, 'ko', 'while down')`
+      return rows.length
+    })
+    expect(killed).toBe(1)
+    expect((await nextAlarm(sub)).message).toBe('while down')
+    await insertFor(h.db.sql, ['survivor'], () => 'after')
+    expect((await nextAlarm(sub)).message).toBe('after')
+    await sub.cancel()
+  })
+})

@@ -65,7 +65,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   const app = new Elysia()
     .onError(({ code, error, request }) => {
       if (error instanceof HeraldError) return toResponse(error)
-      if (code === 'NOT_FOUND') return toResponse(Errors.notFound(new URL(request.url).pathname))
+      if (code === 'NOT_FOUND') return toResponse(notFoundOrNotAllowed(request))
       if (isConnectionError(error)) return toResponse(Errors.unavailable('the database is unreachable; try again'))
       onError(error)
       return Response.json({ error: { code: 'INTERNAL', message: 'internal error' } }, { status: 500 })
@@ -87,6 +87,19 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       await transport.stop()
     },
   }
+}
+
+/** Which method each path takes, so a wrong method is a 405 with `Allow`, not a 404. */
+const ROUTES: [RegExp, string][] = [
+  [/^\/connection\/[^/]+$/, 'GET'],
+  [/^\/alarms$/, 'POST'],
+  [/^\/health$/, 'GET'],
+]
+
+function notFoundOrNotAllowed(request: Request): HeraldError {
+  const path = new URL(request.url).pathname
+  const allowed = ROUTES.find(([pattern]) => pattern.test(path))?.[1]
+  return allowed ? Errors.methodNotAllowed(request.method, path, allowed) : Errors.notFound(path)
 }
 
 const CONNECTION_CODES = new Set([

@@ -37,6 +37,10 @@ export const Errors = {
       `key '${clip(key)}' was already used for this user with a different alarm`,
     ),
   notFound: (path: string) => new HeraldError('NOT_FOUND', 404, `no route for ${clip(path)}`),
+  methodNotAllowed: (method: string, path: string, allowed: string) =>
+    new HeraldError('METHOD_NOT_ALLOWED', 405, `${clip(method)} is not allowed on ${clip(path)}; use ${allowed}`, {
+      allow: allowed,
+    }),
   unavailable: (message: string) => new HeraldError('UNAVAILABLE', 503, message),
 }
 

@@ -20,6 +20,20 @@ export function parseUserId(value: unknown, field = 'userId'): string {
   return value
 }
 
+/**
+ * The userId as the client sent it: decoded strictly from the raw path, because a lenient router
+ * hands on malformed escapes (`%E0%A4%A`) or invalid UTF-8 as if they were names.
+ */
+export function pathUserId(pathname: string, fallback: string): string {
+  const raw = pathname.slice(pathname.lastIndexOf('/') + 1)
+  if (!raw) return fallback
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw Errors.invalidUserId('is not valid percent-encoded UTF-8')
+  }
+}
+
 /** An SSE event id, as `Last-Event-ID` or `since` carries it: the seq of the last alarm seen. */
 export function parseCursor(value: string, where: string): number {
   if (!/^\d{1,15}$/.test(value)) throw Errors.invalidCursor(where, value)

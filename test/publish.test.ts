@@ -150,6 +150,18 @@ describe('POST /alarms', () => {
     expect((await res.json()).error.code).toBe('UNSUPPORTED_MEDIA_TYPE')
   })
 
+  test.each([
+    ['GET', '/alarms', 'POST'],
+    ['PUT', '/alarms', 'POST'],
+    ['POST', '/connection/u', 'GET'],
+    ['DELETE', '/health', 'GET'],
+  ])('%s %s is a JSON 405 that names the allowed method', async (method, path, allowed) => {
+    const res = await fetch(new URL(path, h.url), { method })
+    expect(res.status).toBe(405)
+    expect(res.headers.get('allow')).toBe(allowed)
+    expect((await res.json()).error.code).toBe('METHOD_NOT_ALLOWED')
+  })
+
   test('an unknown route is a JSON 404', async () => {
     const res = await fetch(new URL('/nope', h.url))
     expect(res.status).toBe(404)

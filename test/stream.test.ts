@@ -171,6 +171,8 @@ describe('bad subscribe input', () => {
     ['a malformed Last-Event-ID', '/connection/u', { 'last-event-id': '1.5' }, 'INVALID_CURSOR'],
     ['a userId over 200 characters', `/connection/${'u'.repeat(201)}`, {}, 'INVALID_USER_ID'],
     ['a userId with a control character', '/connection/a%01b', {}, 'INVALID_USER_ID'],
+    ['a userId with a broken escape', '/connection/%E0%A4%A', {}, 'INVALID_USER_ID'],
+    ['a userId that is not UTF-8', '/connection/%ED%A0%80', {}, 'INVALID_USER_ID'],
   ]
   test.each(cases)('%s → 400 %s, and no stream is registered', async (_, path, headers, code) => {
     const res = await fetch(new URL(path, h.url), { headers })

@@ -1,6 +1,6 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
-import { resumeCursor, parseUserId } from '../input'
+import { pathUserId, resumeCursor, parseUserId } from '../input'
 import { negotiate, parseAcceptLanguage, parseLangParam } from '../locale'
 import { openAlarmStream, type StreamContext } from '../stream'
 
@@ -17,7 +17,7 @@ export function connectionRoutes(ctx: StreamContext) {
     '/connection/:userId',
     ({ params, request, server }) => {
       const url = new URL(request.url)
-      const userId = parseUserId(params.userId)
+      const userId = parseUserId(pathUserId(url.pathname, params.userId))
       const lang = url.searchParams.get('lang')
       const requested =
         lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))

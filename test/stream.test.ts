@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { testHerald, until, type Subscription, type TestHerald } from './helpers/herald'
+import { nextAlarm, ready, testHerald, until, type TestHerald } from './helpers/herald'
 
 let h: TestHerald
 let writer: postgres.Sql
@@ -23,17 +23,7 @@ async function publishOk(userId: string, messages: Record<string, string>, data:
 
 const reservation = { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' }
 
-async function ready(sub: Subscription) {
-  const event = await sub.nextEvent()
-  expect(event?.event).toBe('ready')
-  return JSON.parse(event!.data!) as { userId: string; locale: string; generation: number }
-}
 
-async function nextAlarm(sub: Subscription) {
-  const event = await sub.nextEvent()
-  expect(event?.event).toBe('alarm')
-  return { ...JSON.parse(event!.data!), eventId: event!.id }
-}
 
 async function directInsert(userId: string, messages: Record<string, string>) {
   return writer.begin(async (tx) => {

@@ -2,18 +2,9 @@
 // notifications.
 import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { testHerald, type Subscription, type TestHerald } from './helpers/herald'
+import { nextAlarm, ready, testHerald } from './helpers/herald'
 
-async function ready(sub: Subscription) {
-  const event = await sub.nextEvent()
-  expect(event?.event).toBe('ready')
-}
 
-async function nextAlarm(sub: Subscription) {
-  const event = await sub.nextEvent()
-  expect(event?.event).toBe('alarm')
-  return JSON.parse(event!.data!) as { seq: number; message: string }
-}
 
 async function insertFor(sql: postgres.Sql, users: string[], message: (user: string) => string) {
   await sql.begin(async (tx) => {

@@ -59,6 +59,31 @@ export async function testHerald(name: string, overrides: Partial<HeraldOptions>
   }
 }
 
+/** Awaits the `ready` event and returns its data. */
+export async function ready(sub: SseReader) {
+  const event = await sub.nextEvent()
+  if (event?.event !== 'ready') throw new Error(`expected ready, got ${event?.raw ?? 'the end'}`)
+  return JSON.parse(event.data!) as { userId: string; locale: string; generation: number }
+}
+
+export type AlarmEvent = {
+  id: number
+  seq: number
+  locale: string
+  message: string
+  data: unknown
+  createdAt: string
+  /** The SSE `id:` field. */
+  eventId: string
+}
+
+/** Awaits the next `alarm` event (skipping comments) and returns its data. */
+export async function nextAlarm(sub: SseReader): Promise<AlarmEvent> {
+  const event = await sub.nextEvent()
+  if (event?.event !== 'alarm') throw new Error(`expected alarm, got ${event?.raw ?? 'the end'}`)
+  return { ...JSON.parse(event.data!), eventId: event.id }
+}
+
 /** Waits for a condition the code under test reaches asynchronously, with a deadline. */
 export async function until(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
   const deadline = performance.now() + timeoutMs

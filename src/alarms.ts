@@ -98,13 +98,6 @@ async function findByKey(sql: TransactionSql<{}>, alarm: NewAlarm): Promise<Publ
   }
 }
 
-/** The newest seq a user has: a stream that does not resume starts after it. */
-export async function latestSeq(sql: Sql, userId: string): Promise<number> {
-  const [row] = await sql<{ seq: string | null }[]>`
-    select max(seq) as seq from alarms where user_id = ${userId}`
-  return Number(row?.seq ?? 0)
-}
-
 /**
  * Alarms after each (user, cursor), oldest first, at most `limit` per request: one query serves
  * a whole batch of woken streams. Returns one array per request, in request order.
@@ -150,7 +143,10 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
   return out
 }
 
-/** For each user, the newest seq committed: how the safety net finds streams that missed a wake-up. */
+/**
+ * For each user, the newest seq committed: where new streams start, and how the safety net finds
+ * streams that missed a wake-up.
+ */
 export async function latestSeqs(sql: Sql, userIds: string[]): Promise<Map<string, number>> {
   const rows = await sql<{ user_id: string; seq: string | null }[]>`
     select u.user_id, (select max(seq) from alarms where user_id = u.user_id) as seq

@@ -1,7 +1,7 @@
 // The composition root: config and a pool in, a ready Herald out. No globals, so tests can run
 // several side by side.
 import { Elysia } from 'elysia'
-import { knownLocales, latestSeq } from './alarms'
+import { knownLocales } from './alarms'
 import type { Config } from './config'
 import { channelFor, currentSchema, type Sql } from './db'
 import { Errors, HeraldError, toResponse } from './errors'
@@ -56,7 +56,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     fetcher,
     ticker,
     available,
-    latestSeq: (userId) => latestSeq(sql, userId),
+    latestSeq: (userId) => fetcher.latest(userId),
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,

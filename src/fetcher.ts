@@ -1,22 +1,25 @@
-// Coalesces the queries of woken streams: every stream that asks within one turn of the event loop
-// shares one query (up to `maxBatch` streams each), instead of one query per stream.
-import { fetchAfter, type AlarmRow, type FetchRequest } from './alarms'
+// Coalesces the queries of streams: every stream that asks within one turn of the event loop shares
+// one query (up to `maxBatch` streams each), instead of one query per stream. That is what keeps a
+// burst, a broadcast or a reconnect storm at a handful of queries.
+import { fetchAfter, latestSeqs, type AlarmRow, type FetchRequest } from './alarms'
 import type { Sql } from './db'
 
 export type Fetcher = {
   /** Alarms of `userId` after `after`, oldest first, at most `limit`. */
   fetch(userId: string, after: number): Promise<AlarmRow[]>
+  /** The user's newest seq: where a stream that does not resume starts. */
+  latest(userId: string): Promise<number>
   readonly limit: number
-  /** Queries run so far, and streams they served: how tests and the benchmark see the batching. */
-  readonly stats: { queries: number; requests: number }
+  /** Queries run so far, and stream requests they served: how tests and the benchmark see the batching. */
+  readonly stats: BatchStats
 }
 
-type Pending = FetchRequest & { resolve(rows: AlarmRow[]): void; reject(error: unknown): void }
+export type BatchStats = { queries: number; requests: number }
 
 export type FetcherOptions = {
   limit?: number
   maxBatch?: number
-  /** Batches in flight at once; the rest wait their turn, so a storm cannot drain the pool. */
+  /** Batches in flight at once per kind; the rest wait their turn, so a storm cannot drain the pool. */
   maxInFlight?: number
   query?: (requests: FetchRequest[], limit: number) => Promise<AlarmRow[][]>
 }
@@ -24,15 +27,44 @@ export type FetcherOptions = {
 export function createFetcher(sql: Sql, options: FetcherOptions = {}): Fetcher {
   const { limit = 100, maxBatch = 1000, maxInFlight = 4 } = options
   const query = options.query ?? ((requests, n) => fetchAfter(sql, requests, n))
-  let queue: Pending[] = []
+  const stats: BatchStats = { queries: 0, requests: 0 }
+  const alarms = createBatcher<FetchRequest, AlarmRow[]>((batch) => query(batch, limit), {
+    maxBatch,
+    maxInFlight,
+    stats,
+  })
+  const positions = createBatcher<string, number>(
+    async (users) => {
+      const latest = await latestSeqs(sql, [...new Set(users)])
+      return users.map((user) => latest.get(user) ?? 0)
+    },
+    { maxBatch, maxInFlight, stats },
+  )
+  return {
+    limit,
+    stats,
+    fetch: (userId, after) => alarms.submit({ userId, after }),
+    latest: (userId) => positions.submit(userId),
+  }
+}
+
+type Pending<Req, Res> = { request: Req; resolve(result: Res): void; reject(error: unknown): void }
+
+export type BatcherOptions = { maxBatch: number; maxInFlight: number; stats: BatchStats }
+
+/** Runs `run` once for every request submitted in the same turn; `run` answers in request order. */
+export function createBatcher<Req, Res>(
+  run: (batch: Req[]) => Promise<Res[]>,
+  { maxBatch, maxInFlight, stats }: BatcherOptions,
+) {
+  let queue: Pending<Req, Res>[] = []
   let scheduled = false
   let inFlight = 0
-  const stats = { queries: 0, requests: 0 }
 
   function schedule() {
     if (scheduled || queue.length === 0 || inFlight >= maxInFlight) return
     scheduled = true
-    // setImmediate, not a microtask: streams woken by one notification batch all run first.
+    // setImmediate, not a microtask: every stream woken by one notification asks first.
     setImmediate(flush)
   }
 
@@ -41,16 +73,16 @@ export function createFetcher(sql: Sql, options: FetcherOptions = {}): Fetcher {
     while (queue.length > 0 && inFlight < maxInFlight) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
-      run(batch)
+      execute(batch)
     }
   }
 
-  async function run(batch: Pending[]) {
+  async function execute(batch: Pending<Req, Res>[]) {
     inFlight++
     stats.queries++
     stats.requests += batch.length
     try {
-      const results = await query(batch, limit)
+      const results = await run(batch.map((pending) => pending.request))
       batch.forEach((pending, i) => pending.resolve(results[i]!))
     } catch (error) {
       for (const pending of batch) pending.reject(error)
@@ -61,11 +93,9 @@ export function createFetcher(sql: Sql, options: FetcherOptions = {}): Fetcher {
   }
 
   return {
-    limit,
-    stats,
-    fetch(userId, after) {
+    submit(request: Req): Promise<Res> {
       return new Promise((resolve, reject) => {
-        queue.push({ userId, after, resolve, reject })
+        queue.push({ request, resolve, reject })
         schedule()
       })
     },

@@ -39,6 +39,23 @@ describe('batching', () => {
   })
 })
 
+describe('reconnect storm', () => {
+  test('many streams opening at once are positioned by a few queries, not one each', async () => {
+    await using h = await testHerald('wake_storm')
+    const users = Array.from({ length: 80 }, (_, i) => `storm-${i}`)
+    for (const user of users.slice(0, 10)) await insertFor(h.db.sql, [user], () => 'history')
+    const before = { ...h.herald.fetcher.stats }
+    const subs = await Promise.all(users.map((user) => h.subscribe(user, { lang: 'ko' })))
+    await Promise.all(subs.map(ready))
+    expect(h.herald.fetcher.stats.requests - before.requests).toBe(users.length)
+    expect(h.herald.fetcher.stats.queries - before.queries).toBeLessThanOrEqual(10)
+    // Positioned after their history: only what comes next is delivered.
+    await insertFor(h.db.sql, [users[0]!], () => 'next')
+    expect(await nextAlarm(subs[0]!)).toMatchObject({ seq: 2, message: 'next' })
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+})
+
 describe('missed notifications', () => {
   test('the safety poll delivers when no notification arrives', async () => {
     // Listening on a channel nobody notifies: every wake-up is "lost".

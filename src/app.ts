@@ -2,14 +2,19 @@
 // several side by side.
 import { Elysia } from 'elysia'
 import { knownLocales } from './alarms'
+import { createAuth, type Auth } from './auth'
+import { checkHeaderSize, createBuckets, LimitErrors } from './limits'
+import { shutdownFrame } from './render'
+import { corsRoutes } from './routes/cors'
+import { devRoutes } from './routes/dev'
 import type { Config } from './config'
 import { channelFor, currentSchema, type Sql } from './db'
 import { Errors, HeraldError, toResponse } from './errors'
 import { createFetcher, type Fetcher } from './fetcher'
 import { createAvailable, type Available } from './locale'
 import { createRegistry, type Registry } from './registry'
-import { alarmRoutes } from './routes/alarms'
-import { connectionRoutes } from './routes/connection'
+import { alarmRoutes, type PublishGate } from './routes/alarms'
+import { connectionRoutes, type Admission } from './routes/connection'
 import { healthRoutes } from './routes/health'
 import type { StreamContext } from './stream'
 import { createTicker } from './ticker'
@@ -23,10 +28,44 @@ export type Herald = {
   fetcher: Fetcher
   available: Available
   transport: Transport
+  auth: Auth
+  /**
+   * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
+   * back elsewhere without a thundering herd), then in-flight publishes are awaited.
+   */
+  drain(retrySpreadMs?: [number, number]): Promise<void>
   stop(): Promise<void>
 }
 
-export type HeraldOptions = Pick<Config, 'defaultLocale' | 'locales' | 'heartbeatMs' | 'safetyPollMs'> & {
+type SecurityOptions = Pick<
+  Config,
+  | 'production'
+  | 'jwtSecret'
+  | 'jwtPublicKey'
+  | 'publishKeys'
+  | 'authNone'
+  | 'corsOrigins'
+  | 'maxStreams'
+  | 'reconnectBurst'
+  | 'reconnectPerMinute'
+  | 'publishRate'
+>
+
+const OPEN: SecurityOptions = {
+  production: false,
+  jwtSecret: undefined,
+  jwtPublicKey: undefined,
+  publishKeys: [],
+  authNone: false,
+  corsOrigins: [],
+  maxStreams: 0,
+  reconnectBurst: 10,
+  reconnectPerMinute: 60,
+  publishRate: 1000,
+}
+
+export type HeraldOptions = Pick<Config, 'defaultLocale' | 'locales' | 'heartbeatMs' | 'safetyPollMs'> &
+  Partial<SecurityOptions> & {
   /** The SSE `retry:` a client waits before reconnecting after a network error. */
   retryMs?: number
   /** Overrides the LISTEN channel (tests use it to simulate lost notifications). */
@@ -34,8 +73,15 @@ export type HeraldOptions = Pick<Config, 'defaultLocale' | 'locales' | 'heartbea
   log?: Pick<Console, 'error' | 'warn'>
 }
 
-export async function createHerald(sql: Sql, options: HeraldOptions): Promise<Herald> {
+export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Promise<Herald> {
+  const options = { ...OPEN, ...heraldOptions }
   const log = options.log ?? console
+  const auth = await createAuth(options)
+  if (!auth.subscribers || !auth.publishers)
+    log.warn(
+      `herald: auth is OFF for ${[!auth.subscribers && 'subscribers', !auth.publishers && 'publishers'].filter(Boolean).join(' and ')}` +
+        (options.authNone ? ' (HERALD_AUTH=none)' : ' (no secrets configured; development only)'),
+    )
   const onError = (error: unknown) => log.error('herald:', error)
   const available = createAvailable(options.locales)
   if (!options.locales) available.add(await knownLocales(sql))
@@ -60,9 +106,32 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,
+    live: new Set(),
+  }
+  const publishing = new Set<Promise<unknown>>()
+  const reconnects = createBuckets({
+    capacity: options.reconnectBurst,
+    perSecond: options.reconnectPerMinute / 60,
+  })
+  const publishes = options.publishRate > 0 ? createBuckets({ capacity: options.publishRate, perSecond: options.publishRate }) : undefined
+
+  const admit: Admission = async (request, url, userId) => {
+    const subscriber = await auth.verifySubscriber(request, url, userId)
+    if (options.maxStreams > 0 && hub.size >= options.maxStreams) throw LimitErrors.tooManyStreams(options.maxStreams)
+    const wait = reconnects.take(userId)
+    if (wait > 0) throw LimitErrors.rateLimited('connections for this user', wait)
+    return subscriber
+  }
+
+  const gatePublish: PublishGate = (request) => {
+    const publisher = auth.verifyPublisher(request)
+    const wait = publishes?.take(publisher) ?? 0
+    if (wait > 0) throw LimitErrors.rateLimited('publishes', wait)
   }
 
   const app = new Elysia()
+    .onRequest(({ request }) => checkHeaderSize(request))
+    .use(corsRoutes(options.corsOrigins))
     .onError(({ code, error, request }) => {
       if (error instanceof HeraldError) return toResponse(error)
       if (code === 'NOT_FOUND') return toResponse(notFoundOrNotAllowed(request))
@@ -70,9 +139,10 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       onError(error)
       return Response.json({ error: { code: 'INTERNAL', message: 'internal error' } }, { status: 500 })
     })
-    .use(connectionRoutes(streams))
-    .use(alarmRoutes(sql, available))
+    .use(connectionRoutes(streams, admit))
+    .use(alarmRoutes(sql, available, gatePublish, publishing))
     .use(healthRoutes(sql))
+    .use(devRoutes(auth, options.production))
 
   return {
     app,
@@ -82,6 +152,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     fetcher,
     available,
     transport,
+    auth,
+    async drain([min, max] = [1000, 5000]) {
+      for (const stream of [...streams.live]) stream.close(shutdownFrame(min + Math.floor(Math.random() * (max - min))))
+      await Promise.allSettled([...publishing])
+    },
     async stop() {
       ticker.stop()
       await transport.stop()
@@ -94,6 +169,7 @@ const ROUTES: [RegExp, string][] = [
   [/^\/connection\/[^/]+$/, 'GET'],
   [/^\/alarms$/, 'POST'],
   [/^\/health$/, 'GET'],
+  [/^\/dev\/token$/, 'POST'],
 ]
 
 function notFoundOrNotAllowed(request: Request): HeraldError {

@@ -8,6 +8,23 @@ export type Config = Readonly<{
   locales: readonly string[] | undefined
   heartbeatMs: number
   safetyPollMs: number
+  production: boolean
+  /** HS256 secret for subscriber tokens. */
+  jwtSecret: string | undefined
+  /** PEM (SPKI) public key for ES256/RS256 subscriber tokens. */
+  jwtPublicKey: string | undefined
+  /** Bearer keys a publisher must present on POST /alarms. */
+  publishKeys: readonly string[]
+  /** HERALD_AUTH=none: run without auth on purpose, even in production. */
+  authNone: boolean
+  corsOrigins: readonly string[]
+  /** Open streams per process; 0 = no cap beyond the OS's. */
+  maxStreams: number
+  reconnectBurst: number
+  reconnectPerMinute: number
+  /** POST /alarms per publisher per second; 0 = no limit. */
+  publishRate: number
+  shutdownMs: number
 }>
 
 export class ConfigError extends Error {
@@ -24,7 +41,7 @@ type Env = Record<string, string | undefined>
 
 /** Reads the environment once. An invalid value throws a ConfigError that names the variable. */
 export function readConfig(env: Env = process.env): Config {
-  return Object.freeze({
+  const config = Object.freeze({
     databaseUrl: nonEmpty(env.DATABASE_URL),
     port: integer(env, 'PORT', 3000, 0, 65535),
     hostname: nonEmpty(env.HOST) ?? '0.0.0.0',
@@ -32,7 +49,72 @@ export function readConfig(env: Env = process.env): Config {
     locales: localeList(env, 'HERALD_LOCALES'),
     heartbeatMs: integer(env, 'HERALD_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     safetyPollMs: integer(env, 'HERALD_SAFETY_POLL_MS', 60_000, 100, 86_400_000),
+    production: env.NODE_ENV === 'production',
+    jwtSecret: secret(env, 'HERALD_JWT_SECRET'),
+    jwtPublicKey: publicKey(env, 'HERALD_JWT_PUBLIC_KEY'),
+    publishKeys: list(env, 'HERALD_PUBLISH_KEYS', (key) => key.length >= 16, 'must be at least 16 characters'),
+    authNone: authMode(env),
+    corsOrigins: list(env, 'HERALD_CORS_ORIGINS', isOrigin, 'is not an origin like https://app.example.com'),
+    maxStreams: integer(env, 'HERALD_MAX_STREAMS', 0, 0, 10_000_000),
+    reconnectBurst: integer(env, 'HERALD_RECONNECT_BURST', 10, 1, 10_000),
+    reconnectPerMinute: integer(env, 'HERALD_RECONNECT_PER_MINUTE', 60, 1, 600_000),
+    publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
+    shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
   })
+  requireAuthInProduction(config)
+  return config
+}
+
+/** In production, running open to anyone must be a decision, not an accident. */
+function requireAuthInProduction(config: Config) {
+  if (!config.production || config.authNone) return
+  if (!config.jwtSecret && !config.jwtPublicKey)
+    throw new ConfigError(
+      'HERALD_JWT_SECRET',
+      'NODE_ENV=production needs HERALD_JWT_SECRET or HERALD_JWT_PUBLIC_KEY (or HERALD_AUTH=none on purpose)',
+    )
+  if (config.publishKeys.length === 0)
+    throw new ConfigError(
+      'HERALD_PUBLISH_KEYS',
+      'NODE_ENV=production needs at least one publish key (or HERALD_AUTH=none on purpose)',
+    )
+}
+
+function secret(env: Env, name: string): string | undefined {
+  const value = nonEmpty(env[name])
+  if (value !== undefined && new TextEncoder().encode(value).length < 32)
+    throw new ConfigError(name, 'must be at least 32 bytes (256 bits) for HS256')
+  return value
+}
+
+function publicKey(env: Env, name: string): string | undefined {
+  const value = nonEmpty(env[name])
+  if (value !== undefined && !/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/.test(value))
+    throw new ConfigError(name, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
+  return value?.replace(/\\n/g, '\n')
+}
+
+function authMode(env: Env): boolean {
+  const value = nonEmpty(env.HERALD_AUTH)
+  if (value === undefined) return false
+  if (value !== 'none') throw new ConfigError('HERALD_AUTH', `'${value}' is not a mode: the only value is 'none'`)
+  return true
+}
+
+function list(env: Env, name: string, valid: (item: string) => boolean, why: string): string[] {
+  const raw = nonEmpty(env[name])
+  if (raw === undefined) return []
+  const items = raw.split(',').map((item) => item.trim()).filter(Boolean)
+  for (const item of items) if (!valid(item)) throw new ConfigError(name, `an entry ${why}`)
+  return [...new Set(items)]
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value
+  } catch {
+    return false
+  }
 }
 
 function nonEmpty(value: string | undefined) {

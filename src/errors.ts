@@ -41,6 +41,8 @@ export const Errors = {
     new HeraldError('METHOD_NOT_ALLOWED', 405, `${clip(method)} is not allowed on ${clip(path)}; use ${allowed}`, {
       allow: allowed,
     }),
+  headersTooLarge: (limit: number) =>
+    new HeraldError('HEADERS_TOO_LARGE', 431, `request headers are larger than ${limit} bytes`),
   unavailable: (message: string) => new HeraldError('UNAVAILABLE', 503, message),
 }
 

@@ -3,12 +3,14 @@ import { ConfigError, readConfig } from './config'
 import { startServer } from './server'
 
 try {
-  const running = await startServer(readConfig())
+  const config = readConfig()
+  const running = await startServer(config)
   console.log(`herald: listening on ${running.url}`)
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, async () => {
-      console.log(`herald: ${signal}, shutting down`)
+      console.log(`herald: ${signal}, shutting down (at most ${config.shutdownMs} ms)`)
       await running.stop()
+      console.log('herald: stopped')
       process.exit(0)
     })
 } catch (error) {

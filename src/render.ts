@@ -12,6 +12,13 @@ export const SUPERSEDED = encode(
   frame({ retry: SUPERSEDED_RETRY_MS, event: 'superseded', data: '{"reason":"newer-connection"}' }),
 )
 
+export const EXPIRED = encode(frame({ event: 'expired', data: '{"reason":"token-expired"}' }))
+
+/** The last frame of a stream ended by shutdown: reconnect after `retryMs`, spread by the caller. */
+export function shutdownFrame(retryMs: number): Uint8Array {
+  return encode(frame({ retry: retryMs }).slice(0, -1) + comment('shutting down'))
+}
+
 /** First bytes of every stream, before any query: the client and proxies see the stream open. */
 export function openFrame(retryMs: number): Uint8Array {
   return encode(frame({ retry: retryMs }).slice(0, -1) + comment('herald'))

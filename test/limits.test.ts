@@ -1,0 +1,94 @@
+import { describe, expect, test } from 'bun:test'
+import { createBuckets } from '../src/limits'
+import { nextAlarm, ready, testHerald } from './helpers/herald'
+
+describe('token buckets', () => {
+  test('allow a burst, then ask to wait until a token refills', () => {
+    const buckets = createBuckets({ capacity: 2, perSecond: 1 })
+    expect(buckets.take('u', 0)).toBe(0)
+    expect(buckets.take('u', 0)).toBe(0)
+    expect(buckets.take('u', 0)).toBe(1000)
+    expect(buckets.take('u', 500)).toBe(500)
+    expect(buckets.take('u', 1000)).toBe(0)
+    expect(buckets.take('other', 1000)).toBe(0)
+  })
+
+  test('memory stays bounded however many keys come by', () => {
+    const buckets = createBuckets({ capacity: 5, perSecond: 1, maxKeys: 100 })
+    for (let i = 0; i < 10_000; i++) buckets.take(`user-${i}`, i)
+    expect(buckets.size).toBeLessThanOrEqual(100)
+  })
+})
+
+describe('limits on a running Herald', () => {
+  test('HERALD_MAX_STREAMS: one stream too many is a 503 TOO_MANY_STREAMS with Retry-After', async () => {
+    await using h = await testHerald('limit_streams', { maxStreams: 2 })
+    const a = await h.subscribe('a', { lang: 'ko' })
+    const b = await h.subscribe('b', { lang: 'ko' })
+    await Promise.all([ready(a), ready(b)])
+    const res = await fetch(new URL('/connection/c', h.url))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('5')
+    expect((await res.json()).error.code).toBe('TOO_MANY_STREAMS')
+    await a.cancel()
+    await b.cancel()
+  })
+
+  test('a reconnect loop for one user is a 429 RATE_LIMITED with Retry-After; other users are unaffected', async () => {
+    await using h = await testHerald('limit_reconnect', { reconnectBurst: 3, reconnectPerMinute: 6 })
+    for (let i = 0; i < 3; i++) {
+      const sub = await h.subscribe('looper', { lang: 'ko' })
+      await ready(sub)
+      await sub.cancel()
+    }
+    const res = await fetch(new URL('/connection/looper', h.url))
+    expect(res.status).toBe(429)
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect((await res.json()).error.code).toBe('RATE_LIMITED')
+    const other = await h.subscribe('someone-else', { lang: 'ko' })
+    expect(other.response.status).toBe(200)
+    await other.cancel()
+  })
+
+  test('a publisher over its rate gets 429 and nothing is stored', async () => {
+    await using h = await testHerald('limit_publish', { publishRate: 2 })
+    const body = { userId: 'u', messages: { ko: 'x' } }
+    expect((await h.publish(body)).status).toBe(201)
+    expect((await h.publish(body)).status).toBe(201)
+    const res = await h.publish(body)
+    expect(res.status).toBe(429)
+    expect((await res.json()).error.code).toBe('RATE_LIMITED')
+    const [row] = await h.db.sql`select count(*)::int as n from alarms`
+    expect(row!.n).toBe(2)
+  })
+
+  test('headers over 8 KiB are a 431 HEADERS_TOO_LARGE in JSON; a header just under passes', async () => {
+    await using h = await testHerald('limit_headers_json')
+    const big = await fetch(new URL('/health', h.url), { headers: { 'x-big': 'a'.repeat(9_000) } })
+    expect(big.status).toBe(431)
+    expect((await big.json()).error.code).toBe('HEADERS_TOO_LARGE')
+    const fine = await fetch(new URL('/health', h.url), { headers: { 'x-big': 'a'.repeat(7_000) } })
+    expect(fine.status).toBe(200)
+  })
+
+  test('headers over 16 KiB are refused with 431 by Bun before they reach Herald', async () => {
+    await using h = await testHerald('limit_headers')
+    const res = await fetch(new URL('/connection/u', h.url), { headers: { 'x-big': 'a'.repeat(20_000) } })
+    expect(res.status).toBe(431)
+  })
+
+  test('no text a publisher sends can start a new SSE field or event', async () => {
+    await using h = await testHerald('limit_injection')
+    const sub = await h.subscribe('victim', { lang: 'ko' })
+    await ready(sub)
+    const hostile = 'hi\n\nevent: superseded\ndata: {"reason":"newer-connection"}\r\nid: 999\rretry: 1'
+    expect((await h.publish({ userId: 'victim', messages: { ko: hostile }, data: { x: '\n\nevent: x' } })).status).toBe(201)
+    const alarm = await nextAlarm(sub)
+    expect(alarm.message).toBe(hostile)
+    expect(alarm.eventId).toBe('1')
+    expect(alarm.data).toEqual({ x: '\n\nevent: x' })
+    await h.publish({ userId: 'victim', messages: { ko: 'barrier' } })
+    expect((await nextAlarm(sub)).message).toBe('barrier') // nothing came in between
+    await sub.cancel()
+  })
+})

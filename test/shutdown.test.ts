@@ -1,0 +1,93 @@
+// SIGTERM on a real process: streams are told when to come back, publishes in flight finish.
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import postgres from 'postgres'
+import { testDb, type TestDb } from './helpers/db'
+import { ready } from './helpers/herald'
+import { readSse } from './helpers/sse'
+
+let db: TestDb
+beforeAll(async () => {
+  db = await testDb('shutdown')
+})
+afterAll(async () => {
+  await db[Symbol.asyncDispose]()
+})
+
+async function startProcess(env: Record<string, string> = {}) {
+  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const reader = proc.stdout.getReader()
+  let out = ''
+  while (!/listening on (\S+)/.test(out)) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`herald did not start: ${out}${await new Response(proc.stderr).text()}`)
+    out += new TextDecoder().decode(value)
+  }
+  const url = out.match(/listening on (\S+)/)![1]!
+  const rest = (async () => {
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) out += new TextDecoder().decode(chunk.value)
+    return out
+  })()
+  return { proc, url, output: () => rest }
+}
+
+test('SIGTERM: streams get a jittered retry, an in-flight publish completes, exit 0 in time', async () => {
+  const { proc, url, output } = await startProcess({ HERALD_SHUTDOWN_MS: '4000' })
+  const blocker = postgres(db.url, { max: 1, onnotice: () => {} })
+  try {
+    const sub = readSse(await fetch(`${url}/connection/leaving?lang=ko`))
+    await ready(sub)
+    const publish = (body: object) =>
+      fetch(`${url}/alarms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    expect((await publish({ userId: 'held', messages: { ko: 'first' } })).status).toBe(201)
+    // Hold the user's seq row, so the next publish is in flight when SIGTERM comes.
+    const held = Promise.withResolvers<void>()
+    const locked = Promise.withResolvers<void>()
+    const holding = blocker.begin(async (tx) => {
+      await tx`select * from user_seqs where user_id = 'held' for update`
+      locked.resolve()
+      await held.promise
+    })
+    await locked.promise
+    const inFlight = publish({ userId: 'held', messages: { ko: 'in flight' } })
+    const waiting = postgres(db.url, { max: 1 })
+    for (let i = 0; ; i++) {
+      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%insert into alarms%' and datname = current_database()`
+      if (row!.n > 0) break
+      if (i > 1000) throw new Error('the publish never reached the database')
+    }
+    await waiting.end()
+    const started = performance.now()
+    proc.kill('SIGTERM')
+    const last = await sub.next()
+    expect(last?.retry).toBeGreaterThanOrEqual(1000)
+    expect(last?.retry).toBeLessThan(5000)
+    expect(last?.comments).toContain('shutting down')
+    expect(await sub.ended()).toEqual([])
+    held.resolve()
+    await holding
+    const res = await inFlight
+    expect(res.status).toBe(201)
+    expect((await res.json()).seq).toBe(2)
+    expect(await proc.exited).toBe(0)
+    expect(performance.now() - started).toBeLessThan(4000)
+    expect(await output()).toContain('herald: stopped')
+  } finally {
+    proc.kill('SIGKILL')
+    await blocker.end()
+  }
+})
+
+test('production without auth refuses to start, naming the variable', async () => {
+  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'production' },
+    stderr: 'pipe',
+  })
+  expect(await proc.exited).toBe(1)
+  expect(await new Response(proc.stderr).text()).toContain('HERALD_JWT_SECRET')
+})

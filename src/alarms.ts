@@ -1,6 +1,5 @@
 // The alarm store: every query Herald runs against alarms, as tagged templates.
 import type postgres from 'postgres'
-import type { TransactionSql } from 'postgres'
 import type { Sql } from './db'
 import { Errors } from './errors'
 
@@ -37,45 +36,62 @@ export type AlarmRow = {
 export type FetchRequest = { userId: string; after: number }
 
 /**
- * Stores an alarm and its texts in one transaction. With a `key`, a repeat of the same alarm
- * returns the first one (`created: false`); the same key with another body is a conflict.
+ * Stores alarms and their texts in one statement (one round trip, one commit) and answers in input
+ * order: the published alarm, or undefined where the alarm's `key` is already taken (the caller
+ * looks the holder up). Rows are inserted in (user, input) order, so the per-user counter rows are
+ * locked in one order by every batch and concurrent batches cannot deadlock.
  */
-export async function publish(sql: Sql, alarm: NewAlarm): Promise<{ alarm: PublishedAlarm; created: boolean }> {
-  const locales = Object.keys(alarm.messages).sort()
-  const texts = locales.map((locale) => alarm.messages[locale]!)
-  return sql.begin(async (tx) => {
-    if (alarm.key !== undefined) {
-      const existing = await findByKey(tx, alarm)
-      if (existing) return { alarm: existing, created: false }
-    }
-    const [row] = await tx<{ id: string; seq: string; created_at: Date }[]>`
-      insert into alarms (user_id, data, idempotency_key)
-      values (${alarm.userId}, ${tx.json(alarm.data as postgres.JSONValue)}, ${alarm.key ?? null})
-      on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
-      returning id, seq, created_at`
-    if (!row) {
-      // A concurrent publish with the same key committed first: it is the answer, or a conflict.
-      const existing = await findByKey(tx, alarm)
-      if (!existing) throw new Error('idempotency key conflicted but no alarm holds it')
-      return { alarm: existing, created: false }
-    }
-    await tx`
-      insert into alarm_messages (alarm_id, locale, message)
-      select ${row.id}, locale, message from unnest(${locales}::text[], ${texts}::text[]) as m(locale, message)`
-    return {
-      alarm: {
-        id: Number(row.id),
-        userId: alarm.userId,
-        seq: Number(row.seq),
-        locales,
-        createdAt: row.created_at.toISOString(),
-      },
-      created: true,
+export async function insertAlarms(sql: Sql, alarms: NewAlarm[]): Promise<(PublishedAlarm | undefined)[]> {
+  const users: string[] = []
+  const datas: string[] = []
+  const keys: (string | null)[] = []
+  const messageOf: number[] = []
+  const messageLocales: string[] = []
+  const messageTexts: string[] = []
+  const localesOf: string[][] = []
+  alarms.forEach((alarm, i) => {
+    users.push(alarm.userId)
+    datas.push(JSON.stringify(alarm.data))
+    keys.push(alarm.key ?? null)
+    const locales = Object.keys(alarm.messages).sort()
+    localesOf.push(locales)
+    for (const locale of locales) {
+      messageOf.push(i + 1)
+      messageLocales.push(locale)
+      messageTexts.push(alarm.messages[locale]!)
     }
   })
+  const rows = await sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null }[]>`
+    with input as materialized (
+      select n, user_id, data::jsonb as data, key, nextval(pg_get_serial_sequence('alarms', 'id')) as id
+      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[]) with ordinality as i(user_id, data, key, n)
+    ), a as (
+      insert into alarms (id, user_id, data, idempotency_key)
+      select id, user_id, data, key from input order by user_id, n
+      on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
+      returning id, seq, created_at
+    ), m as (
+      insert into alarm_messages (alarm_id, locale, message)
+      select a.id, m.locale, m.message
+      from unnest(${messageOf}::int8[], ${messageLocales}::text[], ${messageTexts}::text[]) as m(n, locale, message)
+      join input using (n)
+      join a on a.id = input.id
+    )
+    select input.n, a.id, a.seq, a.created_at from input left join a on a.id = input.id order by input.n`
+  return rows.map((row, i) =>
+    row.id === null
+      ? undefined
+      : {
+          id: Number(row.id),
+          userId: alarms[i]!.userId,
+          seq: Number(row.seq),
+          locales: localesOf[i]!,
+          createdAt: row.created_at!.toISOString(),
+        },
+  )
 }
 
-async function findByKey(sql: TransactionSql<{}>, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
+export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
   const { userId, key = '' } = alarm
   const [row] = await sql<
     { id: string; seq: string; created_at: Date; locales: string[]; same: boolean }[]

@@ -11,6 +11,7 @@ import type { Config } from './config'
 import { channelFor, currentSchema, type Sql } from './db'
 import { Errors, HeraldError, toResponse } from './errors'
 import { createFetcher, type Fetcher } from './fetcher'
+import { createPublisher, type Publisher } from './publisher'
 import { createAvailable, type Available } from './locale'
 import { createRegistry, type Registry } from './registry'
 import { alarmRoutes, type PublishGate } from './routes/alarms'
@@ -26,6 +27,7 @@ export type Herald = {
   hub: Hub
   registry: Registry
   fetcher: Fetcher
+  publisher: Publisher
   available: Available
   transport: Transport
   auth: Auth
@@ -88,6 +90,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
   const hub = createHub()
   const registry = createRegistry()
   const fetcher = createFetcher(sql)
+  const publisher = createPublisher(sql)
   const ticker = createTicker(options.heartbeatMs)
   const transport = createPgTransport(sql, hub, {
     channel: options.channel ?? channelFor(await currentSchema(sql)),
@@ -140,7 +143,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
       return Response.json({ error: { code: 'INTERNAL', message: 'internal error' } }, { status: 500 })
     })
     .use(connectionRoutes(streams, admit))
-    .use(alarmRoutes(sql, available, gatePublish, publishing))
+    .use(alarmRoutes(publisher, available, gatePublish, publishing))
     .use(healthRoutes(sql))
     .use(devRoutes(auth, options.production))
 
@@ -150,6 +153,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     hub,
     registry,
     fetcher,
+    publisher,
     available,
     transport,
     auth,

@@ -24,9 +24,10 @@ export function parseUserId(value: unknown, field = 'userId'): string {
  * The userId as the client sent it: decoded strictly from the raw path, because a lenient router
  * hands on malformed escapes (`%E0%A4%A`) or invalid UTF-8 as if they were names.
  */
-export function pathUserId(pathname: string, fallback: string): string {
-  const raw = pathname.slice(pathname.lastIndexOf('/') + 1)
-  if (!raw) return fallback
+export function pathUserId(pathname: string): string {
+  // Elysia also routes `/connection/name/` here: the name is the last non-empty segment.
+  const path = pathname.endsWith('/') ? pathname.slice(0, -1) : pathname
+  const raw = path.slice(path.lastIndexOf('/') + 1)
   try {
     return decodeURIComponent(raw)
   } catch {

@@ -1,64 +1,58 @@
 // Who holds each user's stream. Claiming bumps the user's generation and ends the stream that held
 // it before. A user with no open stream has nothing here: memory follows open streams, not users.
 
-export type Lease = {
+/** A stream as the registry sees it: whose it is, and how to end it when a newer one opens. */
+export type Holder = {
   readonly userId: string
-  readonly generation: number
-  /** Gives the user up if this lease still holds it. Safe to call more than once. */
-  release(): void
+  superseded(): void
 }
 
 export type Registry = {
   readonly size: number
   /**
-   * Takes the user's stream. The previous holder's `onSuperseded` runs at once. `generation` comes
-   * from a shared counter when there are several processes; alone, the registry counts by itself.
+   * Takes the user's stream for `holder` and returns its generation. The previous holder is
+   * superseded at once. `generation` comes from a shared counter when there are several processes;
+   * alone, the registry counts by itself.
    */
-  claim(userId: string, onSuperseded: () => void, generation?: number): Lease
+  claim(holder: Holder, generation?: number): number
+  /** Gives the user up if `holder` still holds it. Safe to call more than once. */
+  release(holder: Holder): void
   /** Ends the local holder if it is older than `generation` (a newer stream opened elsewhere). */
   supersede(userId: string, generation: number): boolean
   generationOf(userId: string): number | undefined
 }
 
-type Holder = { generation: number; onSuperseded: () => void }
+type Entry = { generation: number; holder: Holder }
 
 export function createRegistry(): Registry {
-  const holders = new Map<string, Holder>()
-
-  function claim(userId: string, onSuperseded: () => void, generation?: number): Lease {
-    const previous = holders.get(userId)
-    const next = generation ?? (previous?.generation ?? 0) + 1
-    if (previous && previous.generation >= next) {
-      // A newer stream got there first (possible only with a shared counter): this one is born stale.
-      queueMicrotask(onSuperseded)
-      return { userId, generation: next, release() {} }
-    }
-    const holder: Holder = { generation: next, onSuperseded }
-    holders.set(userId, holder)
-    previous?.onSuperseded()
-    return {
-      userId,
-      generation: next,
-      release() {
-        if (holders.get(userId) === holder) holders.delete(userId)
-      },
-    }
-  }
-
-  function supersede(userId: string, generation: number): boolean {
-    const holder = holders.get(userId)
-    if (!holder || holder.generation >= generation) return false
-    holders.delete(userId)
-    holder.onSuperseded()
-    return true
-  }
+  const entries = new Map<string, Entry>()
 
   return {
     get size() {
-      return holders.size
+      return entries.size
     },
-    claim,
-    supersede,
-    generationOf: (userId) => holders.get(userId)?.generation,
+    claim(holder, generation) {
+      const previous = entries.get(holder.userId)
+      const next = generation ?? (previous?.generation ?? 0) + 1
+      if (previous && previous.generation >= next) {
+        // A newer stream got there first (possible only with a shared counter): this one is born stale.
+        queueMicrotask(() => holder.superseded())
+        return next
+      }
+      entries.set(holder.userId, { generation: next, holder })
+      previous?.holder.superseded()
+      return next
+    },
+    release(holder) {
+      if (entries.get(holder.userId)?.holder === holder) entries.delete(holder.userId)
+    },
+    supersede(userId, generation) {
+      const entry = entries.get(userId)
+      if (!entry || entry.generation >= generation) return false
+      entries.delete(userId)
+      entry.holder.superseded()
+      return true
+    },
+    generationOf: (userId) => entries.get(userId)?.generation,
   }
 }

@@ -24,8 +24,12 @@ export function openFrame(retryMs: number): Uint8Array {
   return encode(frame({ retry: retryMs }).slice(0, -1) + comment('herald'))
 }
 
-export function readyFrame(userId: string, locale: string, generation: number): Uint8Array {
-  return encode(frame({ event: 'ready', data: JSON.stringify({ userId, locale, generation }) }))
+/**
+ * `since`: the stream delivers every alarm with a greater seq. A client that has seen no alarm yet
+ * resumes from it after a drop, so nothing committed in between is lost.
+ */
+export function readyFrame(userId: string, locale: string, generation: number, since: number): Uint8Array {
+  return encode(frame({ event: 'ready', data: JSON.stringify({ userId, locale, generation, since }) }))
 }
 
 /** The alarm in the best of its languages for this stream; `locale` in the event says which. */

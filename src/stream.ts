@@ -3,10 +3,10 @@
 import type { AlarmRow } from './alarms'
 import type { Fetcher } from './fetcher'
 import type { Available } from './locale'
-import type { Lease, Registry } from './registry'
+import type { Holder, Registry } from './registry'
 import { alarmFrame, EXPIRED, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from './render'
-import type { Ticker } from './ticker'
-import type { Hub } from './wake'
+import type { Tickable, Ticker } from './ticker'
+import type { Hub, Listener } from './wake'
 
 export type StreamContext = {
   registry: Registry
@@ -34,142 +34,161 @@ export type StreamRequest = {
   since?: number
   /** Epoch ms when the subscriber's token expires: the stream ends with `event: expired`. */
   expiresAt?: number
-  signal?: AbortSignal
 }
 
 export function openAlarmStream(ctx: StreamContext, req: StreamRequest): ReadableStream<Uint8Array> {
-  let controller!: ReadableStreamDefaultController<Uint8Array>
-  let lease: Lease | undefined
-  let unsubscribe: (() => void) | undefined
-  let cursor = req.since
-  let dirty = req.since !== undefined
-  let failed = false
-  let heartbeatDue = false
-  let ended = false
-  let lastWrite = performance.now()
-  let waiter: (() => void) | undefined
+  return new ReadableStream<Uint8Array>(new AlarmStream(ctx, req))
+}
 
-  const listener = {
-    userId: req.userId,
-    // Before its first query a stream is never "behind": it is about to read anyway.
-    get cursor() {
-      return cursor ?? Number.MAX_SAFE_INTEGER
-    },
-    wake() {
-      dirty = true
-      resume()
-    },
+/**
+ * The stream's state and behaviour in one object, with its methods on the prototype: it is at once
+ * the ReadableStream's source, the hub's listener, the ticker's tickable and a live stream for
+ * shutdown. Tens of thousands are open at once, so no per-stream closures beyond what waiting needs.
+ */
+class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listener, Tickable, LiveStream {
+  readonly userId: string
+  private controller!: ReadableStreamDefaultController<Uint8Array>
+  private generation = 0
+  private position: number | undefined
+  private dirty: boolean
+  private failed = false
+  private heartbeatDue = false
+  private ended = false
+  private lastWrite = performance.now()
+  private waiter: (() => void) | undefined
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly req: StreamRequest,
+  ) {
+    this.userId = req.userId
+    this.position = req.since
+    this.dirty = req.since !== undefined
   }
 
-  const live: LiveStream = { close: (last) => end(last) }
-
-  const tickable = {
-    tick(now: number) {
-      if (req.expiresAt !== undefined && Date.now() >= req.expiresAt) return end(EXPIRED)
-      if (failed) failed = false // a failed query is retried on the next tick, not in a hot loop
-      if (now - lastWrite >= (ctx.ticker.intervalMs * 3) / 4) heartbeatDue = true
-      resume()
-    },
+  /** Before its first query a stream is never "behind": it is about to read anyway. */
+  get cursor(): number {
+    return this.position ?? Number.MAX_SAFE_INTEGER
   }
 
-  function resume() {
-    const wakeUp = waiter
-    waiter = undefined
+  start(controller: ReadableStreamDefaultController<Uint8Array>) {
+    const { ctx, req } = this
+    this.controller = controller
+    this.send(openFrame(ctx.retryMs))
+    this.generation = ctx.registry.claim(this)
+    ctx.hub.subscribe(this)
+    ctx.ticker.add(this)
+    ctx.live.add(this)
+    if (this.position !== undefined) this.send(readyFrame(req.userId, req.locale, this.generation, this.position))
+  }
+
+  pull(): Promise<void> {
+    return this.step()
+  }
+
+  cancel() {
+    this.end()
+  }
+
+  wake() {
+    this.dirty = true
+    this.resume()
+  }
+
+  tick(now: number) {
+    if (this.req.expiresAt !== undefined && Date.now() >= this.req.expiresAt) return this.end(EXPIRED)
+    this.failed = false // a failed query is retried on the next tick, not in a hot loop
+    if (now - this.lastWrite >= (this.ctx.ticker.intervalMs * 3) / 4) this.heartbeatDue = true
+    this.resume()
+  }
+
+  close(last?: Uint8Array) {
+    this.end(last)
+  }
+
+  superseded() {
+    this.end(SUPERSEDED)
+  }
+
+  private resume() {
+    const wakeUp = this.waiter
+    this.waiter = undefined
     wakeUp?.()
   }
 
-  function send(bytes: Uint8Array) {
-    controller.enqueue(bytes)
-    lastWrite = performance.now()
+  private send(bytes: Uint8Array) {
+    this.controller.enqueue(bytes)
+    this.lastWrite = performance.now()
   }
 
-  function end(last?: Uint8Array) {
-    if (ended) return
-    ended = true
+  private end(last?: Uint8Array) {
+    if (this.ended) return
+    this.ended = true
     try {
-      if (last) send(last)
-      controller.close()
+      if (last) this.send(last)
+      this.controller.close()
     } catch {
       // Already cancelled by the client: nothing left to tell it.
     }
-    lease?.release()
-    unsubscribe?.()
-    ctx.ticker.delete(tickable)
-    ctx.live.delete(live)
-    req.signal?.removeEventListener('abort', onAbort)
-    resume()
+    this.ctx.registry.release(this)
+    this.ctx.hub.unsubscribe(this)
+    this.ctx.ticker.delete(this)
+    this.ctx.live.delete(this)
+    this.resume()
   }
 
-  function onAbort() {
-    end()
-  }
-
-  function sendAlarms(rows: AlarmRow[]) {
+  private sendAlarms(rows: AlarmRow[]) {
+    const { ctx, req } = this
     for (const row of rows) {
       if (!row.frames) ctx.available.add(row.locales) // a direct writer's language counts once seen
-      send(alarmFrame(row, req.preferred, ctx.defaultLocale))
+      this.send(alarmFrame(row, req.preferred, ctx.defaultLocale))
     }
-    cursor = rows[rows.length - 1]!.seq
+    this.position = rows[rows.length - 1]!.seq
     // A full page means there may be more: read on at the next pull, once the client has room.
-    if (rows.length >= ctx.fetcher.limit) dirty = true
+    if (rows.length >= ctx.fetcher.limit) this.dirty = true
   }
 
-  function fail(error: unknown) {
-    failed = true
-    ctx.onError(error)
+  private fail(error: unknown) {
+    this.failed = true
+    this.ctx.onError(error)
   }
 
   /** Sends one batch of frames, or returns when the stream ends. */
-  async function step() {
-    while (!ended) {
-      if (!failed && cursor === undefined) {
+  private async step(): Promise<void> {
+    const { ctx, req } = this
+    while (!this.ended) {
+      if (!this.failed && this.position === undefined) {
+        let position: number
         try {
-          cursor = await ctx.latestSeq(req.userId)
+          position = await ctx.latestSeq(req.userId)
         } catch (error) {
-          fail(error)
+          this.fail(error)
           continue
         }
-        if (ended) return
+        if (this.ended) return
+        this.position = position
         // Registered and positioned: whatever commits from now on reaches this stream.
-        return send(readyFrame(req.userId, req.locale, lease!.generation))
+        return this.send(readyFrame(req.userId, req.locale, this.generation, position))
       }
-      if (!failed && dirty) {
-        dirty = false
+      if (!this.failed && this.dirty) {
+        this.dirty = false
         let rows: AlarmRow[]
         try {
-          rows = await ctx.fetcher.fetch(req.userId, cursor!)
+          rows = await ctx.fetcher.fetch(req.userId, this.position!)
         } catch (error) {
-          dirty = true
-          fail(error)
+          this.dirty = true
+          this.fail(error)
           continue
         }
-        if (ended) return
-        if (rows.length > 0) return sendAlarms(rows)
+        if (this.ended) return
+        if (rows.length > 0) return this.sendAlarms(rows)
         continue
       }
-      if (heartbeatDue) {
-        heartbeatDue = false
-        return send(HEARTBEAT)
+      if (this.heartbeatDue) {
+        this.heartbeatDue = false
+        return this.send(HEARTBEAT)
       }
-      await new Promise<void>((resolve) => (waiter = resolve))
+      await new Promise<void>((resolve) => (this.waiter = resolve))
     }
   }
-
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c
-      send(openFrame(ctx.retryMs))
-      if (req.signal?.aborted) return end()
-      req.signal?.addEventListener('abort', onAbort, { once: true })
-      lease = ctx.registry.claim(req.userId, () => end(SUPERSEDED))
-      unsubscribe = ctx.hub.subscribe(listener)
-      ctx.ticker.add(tickable)
-      ctx.live.add(live)
-      if (cursor !== undefined) send(readyFrame(req.userId, req.locale, lease.generation))
-    },
-    pull: step,
-    cancel() {
-      end()
-    },
-  })
 }

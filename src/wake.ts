@@ -12,7 +12,9 @@ export type Listener = {
 }
 
 export type Hub = {
-  subscribe(listener: Listener): () => void
+  subscribe(listener: Listener): void
+  /** Safe to call more than once, or for a listener never subscribed. */
+  unsubscribe(listener: Listener): void
   wakeUser(userId: string): void
   /** Every listened-to user, with the lowest cursor among its listeners. */
   cursors(): Map<string, number>
@@ -30,22 +32,19 @@ export function createHub(): Hub {
     },
     subscribe(listener) {
       const existing = byUser.get(listener.userId)
+      if (existing === listener || (existing instanceof Set && existing.has(listener))) return
       if (!existing) byUser.set(listener.userId, listener)
       else if (existing instanceof Set) existing.add(listener)
       else byUser.set(listener.userId, new Set([existing, listener]))
       size++
-      let subscribed = true
-      return () => {
-        if (!subscribed) return
-        subscribed = false
-        size--
-        const current = byUser.get(listener.userId)
-        if (current === listener) byUser.delete(listener.userId)
-        else if (current instanceof Set) {
-          current.delete(listener)
-          if (current.size === 1) byUser.set(listener.userId, current.values().next().value!)
-        }
-      }
+    },
+    unsubscribe(listener) {
+      const current = byUser.get(listener.userId)
+      if (current === listener) byUser.delete(listener.userId)
+      else if (current instanceof Set && current.delete(listener)) {
+        if (current.size === 1) byUser.set(listener.userId, current.values().next().value!)
+      } else return
+      size--
     },
     wakeUser(userId) {
       const entry = byUser.get(userId)

@@ -1,30 +1,34 @@
 import { describe, expect, test } from 'bun:test'
-import { createRegistry } from '../src/registry'
+import { createRegistry, type Holder } from '../src/registry'
+
+const holder = (userId: string, superseded: () => unknown = () => {}): Holder => ({ userId, superseded: () => void superseded() })
 
 describe('registry', () => {
   test('a newer claim supersedes the older one at once and gets a higher generation', () => {
     const registry = createRegistry()
     const ended: string[] = []
-    const first = registry.claim('u', () => ended.push('first'))
-    const second = registry.claim('u', () => ended.push('second'))
+    const first = registry.claim(holder('u', () => ended.push('first')))
+    const second = registry.claim(holder('u', () => ended.push('second')))
     expect(ended).toEqual(['first'])
-    expect(second.generation).toBeGreaterThan(first.generation)
-    expect(registry.generationOf('u')).toBe(second.generation)
+    expect(second).toBeGreaterThan(first)
+    expect(registry.generationOf('u')).toBe(second)
   })
 
-  test("releasing an old lease does not drop the newer holder", () => {
+  test('releasing an old holder does not drop the newer one', () => {
     const registry = createRegistry()
-    const first = registry.claim('u', () => {})
-    registry.claim('u', () => {})
-    first.release()
+    const first = holder('u')
+    registry.claim(first)
+    registry.claim(holder('u'))
+    registry.release(first)
     expect(registry.size).toBe(1)
   })
 
   test('nothing of a user stays once its last stream is released', () => {
     const registry = createRegistry()
-    const lease = registry.claim('u', () => {})
-    lease.release()
-    lease.release()
+    const only = holder('u')
+    registry.claim(only)
+    registry.release(only)
+    registry.release(only)
     expect(registry.size).toBe(0)
     expect(registry.generationOf('u')).toBeUndefined()
   })
@@ -32,8 +36,8 @@ describe('registry', () => {
   test('users are independent', () => {
     const registry = createRegistry()
     const ended: string[] = []
-    registry.claim('a', () => ended.push('a'))
-    registry.claim('b', () => ended.push('b'))
+    registry.claim(holder('a', () => ended.push('a')))
+    registry.claim(holder('b', () => ended.push('b')))
     expect(ended).toEqual([])
     expect(registry.size).toBe(2)
   })
@@ -41,7 +45,7 @@ describe('registry', () => {
   test('supersede() ends a local holder older than a remote generation, not a newer one', () => {
     const registry = createRegistry()
     let ended = 0
-    registry.claim('u', () => ended++, 5)
+    registry.claim(holder('u', () => ended++), 5)
     expect(registry.supersede('u', 4)).toBe(false)
     expect(registry.supersede('u', 5)).toBe(false)
     expect(ended).toBe(0)
@@ -53,9 +57,9 @@ describe('registry', () => {
   test('a claim older than the holder is born superseded and leaves the holder alone', async () => {
     const registry = createRegistry()
     let holderEnded = false
-    registry.claim('u', () => (holderEnded = true), 9)
+    registry.claim(holder('u', () => (holderEnded = true)), 9)
     const { promise, resolve } = Promise.withResolvers<void>()
-    registry.claim('u', resolve, 8)
+    registry.claim(holder('u', resolve), 8)
     await promise
     expect(holderEnded).toBe(false)
     expect(registry.generationOf('u')).toBe(9)

@@ -54,9 +54,9 @@ describe('Herald frames', () => {
     expect(text(openFrame(2000))).toBe('retry: 2000\n: herald\n\n')
   })
 
-  test('ready names user, locale and generation, with no id', () => {
-    expect(text(readyFrame('tiaz', 'ko', 3))).toBe(
-      'event: ready\ndata: {"userId":"tiaz","locale":"ko","generation":3}\n\n',
+  test('ready names user, locale, generation and the seq it starts after, with no id', () => {
+    expect(text(readyFrame('tiaz', 'ko', 3, 41))).toBe(
+      'event: ready\ndata: {"userId":"tiaz","locale":"ko","generation":3,"since":41}\n\n',
     )
   })
 

@@ -54,7 +54,7 @@ describe('GET /connection/:userId', () => {
     expect(response.headers.get('x-accel-buffering')).toBe('no')
     expect(response.headers.get('content-language')).toBe('ko')
     expect(await sub.rawBlocks(2)).toBe(
-      'retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":1}\n\n',
+      'retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":1,"since":0}\n\n',
     )
     await sub.cancel()
   })
@@ -68,6 +68,32 @@ describe('GET /connection/:userId', () => {
         `"message":"I have successfully made a reservation.","data":{"reservationId": 17},` +
         `"createdAt":"${alarm.createdAt}"}\n\n`,
     )
+    await sub.cancel()
+  })
+
+  test('ready says which seq the stream starts after: the newest, or the resume cursor', async () => {
+    await publishOk('position', { ko: 'one' })
+    const { seq } = await publishOk('position', { ko: 'two' })
+    const fresh = await h.subscribe('position', { lang: 'ko' })
+    expect((await ready(fresh)).since).toBe(seq)
+    await fresh.cancel()
+    const resumed = await h.subscribe('position', { lang: 'ko', since: 1 })
+    expect((await ready(resumed)).since).toBe(1)
+    expect((await nextAlarm(resumed)).message).toBe('two')
+    await resumed.cancel()
+  })
+
+  test('a language no alarm had when the stream opened is still used once alarms have it', async () => {
+    // Nothing in the data is Thai or Finnish yet: the stream's locale falls back to the default...
+    const sub = await h.subscribe('thai', { lang: 'th,fi' })
+    expect((await ready(sub)).locale).toBe('en')
+    // ...but the fallback is not a wish: an alarm with the asked-for language comes in it.
+    await publishOk('thai', { th: 'สำเร็จ', 'en-US': 'Done', ja: '完了' })
+    expect(await nextAlarm(sub)).toMatchObject({ locale: 'th', message: 'สำเร็จ' })
+    await publishOk('thai', { 'en-US': 'Done again', fi: 'Valmis' })
+    expect(await nextAlarm(sub)).toMatchObject({ locale: 'fi', message: 'Valmis' })
+    await publishOk('thai', { ko: '다시', 'en-US': 'And again' })
+    expect(await nextAlarm(sub)).toMatchObject({ locale: 'en-US', message: 'And again' })
     await sub.cancel()
   })
 

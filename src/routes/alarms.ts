@@ -1,21 +1,20 @@
 // POST /alarms — publish one alarm with its texts.
 import { Elysia } from 'elysia'
-import { publish } from '../alarms'
-import type { Sql } from '../db'
 import { parsePublishBody, readJson } from '../input'
 import type { Available } from '../locale'
+import type { Publisher } from '../publisher'
 
 /** Checks the publisher before the body is read: auth, then its rate. */
 export type PublishGate = (request: Request) => void
 
-export function alarmRoutes(sql: Sql, available: Available, gate: PublishGate, inFlight: Set<Promise<unknown>>) {
+export function alarmRoutes(publisher: Publisher, available: Available, gate: PublishGate, inFlight: Set<Promise<unknown>>) {
   return new Elysia({ name: 'alarms' }).post(
     '/alarms',
     async ({ request }) => {
       gate(request)
       const input = parsePublishBody(await readJson(request))
       // Shutdown waits for these: a publish that started is answered, not cut.
-      const publishing = publish(sql, input)
+      const publishing = publisher.publish(input)
       inFlight.add(publishing)
       try {
         const { alarm, created } = await publishing

@@ -1,7 +1,7 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
 import { pathUserId, resumeCursor, parseUserId } from '../input'
-import { negotiate, parseAcceptLanguage, parseLangParam } from '../locale'
+import { bestFit, parseAcceptLanguage, parseLangParam } from '../locale'
 import type { Subscriber } from '../auth'
 import { openAlarmStream, type StreamContext } from '../stream'
 
@@ -19,24 +19,26 @@ export type Admission = (request: Request, url: URL, userId: string) => Promise<
 export function connectionRoutes(ctx: StreamContext, admit: Admission) {
   return new Elysia({ name: 'connection' }).get(
     '/connection/:userId',
-    async ({ params, request, server }) => {
+    async ({ request, server }) => {
       const url = new URL(request.url)
-      const userId = parseUserId(pathUserId(url.pathname, params.userId))
+      const userId = parseUserId(pathUserId(url.pathname))
       const lang = url.searchParams.get('lang')
       const requested =
         lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
       const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
       const { expiresAt } = await admit(request, url, userId)
-      const locale = negotiate(requested, ctx.available.list, ctx.defaultLocale)
+      const fit = bestFit(requested, ctx.available.list)
+      const locale = fit ?? ctx.defaultLocale
       // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
       server?.timeout(request, 0)
       const body = openAlarmStream(ctx, {
         userId,
         locale,
-        preferred: [...new Set([locale, ...requested])],
+        // The default is a fallback, not a wish: when nothing asked for was known at open (a fresh
+        // database), alarms that do have the asked-for language still come in it.
+        preferred: fit ? [...new Set([locale, ...requested])] : requested.length ? requested : [locale],
         since,
         expiresAt,
-        signal: request.signal,
       })
       return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
     },

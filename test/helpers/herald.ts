@@ -63,7 +63,7 @@ export async function testHerald(name: string, overrides: Partial<HeraldOptions>
 export async function ready(sub: SseReader) {
   const event = await sub.nextEvent()
   if (event?.event !== 'ready') throw new Error(`expected ready, got ${event?.raw ?? 'the end'}`)
-  return JSON.parse(event.data!) as { userId: string; locale: string; generation: number }
+  return JSON.parse(event.data!) as { userId: string; locale: string; generation: number; since: number }
 }
 
 export type AlarmEvent = {

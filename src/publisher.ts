@@ -1,0 +1,49 @@
+// Publishing: publishes that arrive together share one statement and one commit (group commit in
+// the application), because a commit waits for the disk and the disk, not the CPU, bounds a
+// lone publish. An alarm that fails in a batch is retried alone, so one bad alarm fails only itself.
+import { findByKey, insertAlarms, type NewAlarm, type PublishedAlarm } from './alarms'
+import { createBatcher, type BatchStats } from './batcher'
+import type { Sql } from './db'
+
+export type Published = { alarm: PublishedAlarm; created: boolean }
+
+export type Publisher = {
+  /** Stores the alarm; with a `key`, a repeat returns the first (`created: false`) or is a conflict. */
+  publish(alarm: NewAlarm): Promise<Published>
+  readonly stats: BatchStats
+}
+
+type Outcome = { alarm?: PublishedAlarm; error?: unknown }
+
+export function createPublisher(sql: Sql, { maxBatch = 500, maxInFlight = 4 } = {}): Publisher {
+  const stats: BatchStats = { queries: 0, requests: 0 }
+  const inserts = createBatcher<NewAlarm, Outcome>(
+    async (batch) => {
+      try {
+        return (await insertAlarms(sql, batch)).map((alarm) => ({ alarm }))
+      } catch (error) {
+        if (batch.length === 1) return [{ error }]
+        return Promise.all(batch.map((alarm) => insertAlarms(sql, [alarm]).then(([one]) => ({ alarm: one }), (error) => ({ error }))))
+      }
+    },
+    { maxBatch, maxInFlight, stats },
+  )
+
+  return {
+    stats,
+    async publish(alarm) {
+      if (alarm.key !== undefined) {
+        // A repeat is answered without touching the user's counter (no gap in seq).
+        const existing = await findByKey(sql, alarm)
+        if (existing) return { alarm: existing, created: false }
+      }
+      const outcome = await inserts.submit(alarm)
+      if (outcome.error) throw outcome.error
+      if (outcome.alarm) return { alarm: outcome.alarm, created: true }
+      // The key was taken between the look-up and the insert: the holder is the answer, or a conflict.
+      const holder = await findByKey(sql, alarm)
+      if (!holder) throw new Error('idempotency key conflicted but no alarm holds it')
+      return { alarm: holder, created: false }
+    },
+  }
+}

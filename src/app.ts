@@ -5,6 +5,7 @@ import { knownLocales } from './alarms'
 import { createAuth, type Auth } from './auth'
 import { checkHeaderSize, createBuckets, LimitErrors } from './limits'
 import { shutdownFrame } from './render'
+import { browserRoutes } from './routes/browser'
 import { corsRoutes } from './routes/cors'
 import { devRoutes } from './routes/dev'
 import type { Config } from './config'
@@ -70,6 +71,8 @@ export type HeraldOptions = Pick<Config, 'defaultLocale' | 'locales' | 'heartbea
   Partial<SecurityOptions> & {
   /** The SSE `retry:` a client waits before reconnecting after a network error. */
   retryMs?: number
+  /** Serve the demo page at `/` (the client library at `/client.js` is always served). */
+  demo?: boolean
   /** Overrides the LISTEN channel (tests use it to simulate lost notifications). */
   channel?: string
   log?: Pick<Console, 'error' | 'warn'>
@@ -146,6 +149,15 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     .use(alarmRoutes(publisher, available, gatePublish, publishing))
     .use(healthRoutes(sql))
     .use(devRoutes(auth, options.production))
+    .use(
+      browserRoutes({
+        demo: options.demo ?? false,
+        production: options.production,
+        available,
+        defaultLocale: options.defaultLocale,
+        auth,
+      }),
+    )
 
   return {
     app,
@@ -174,6 +186,9 @@ const ROUTES: [RegExp, string][] = [
   [/^\/alarms$/, 'POST'],
   [/^\/health$/, 'GET'],
   [/^\/dev\/token$/, 'POST'],
+  [/^\/$/, 'GET'],
+  [/^\/client\.(js|d\.ts)$/, 'GET'],
+  [/^\/demo\.(css|js)$/, 'GET'],
 ]
 
 function notFoundOrNotAllowed(request: Request): HeraldError {

@@ -25,6 +25,8 @@ export type Config = Readonly<{
   /** POST /alarms per publisher per second; 0 = no limit. */
   publishRate: number
   shutdownMs: number
+  /** Serve the demo page at `/` (npm run dev turns it on). */
+  demo: boolean
 }>
 
 export class ConfigError extends Error {
@@ -60,6 +62,7 @@ export function readConfig(env: Env = process.env): Config {
     reconnectPerMinute: integer(env, 'HERALD_RECONNECT_PER_MINUTE', 60, 1, 600_000),
     publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
     shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
+    demo: flag(env, 'HERALD_DEMO'),
   })
   requireAuthInProduction(config)
   return config
@@ -92,6 +95,13 @@ function publicKey(env: Env, name: string): string | undefined {
   if (value !== undefined && !/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/.test(value))
     throw new ConfigError(name, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
   return value?.replace(/\\n/g, '\n')
+}
+
+function flag(env: Env, name: string): boolean {
+  const value = nonEmpty(env[name])?.toLowerCase()
+  if (value === undefined || value === '0' || value === 'false') return false
+  if (value === '1' || value === 'true') return true
+  throw new ConfigError(name, `'${value}' is not 1, 0, true or false`)
 }
 
 function authMode(env: Env): boolean {

@@ -8,6 +8,13 @@ describe('readConfig', () => {
     expect(Object.isFrozen(config)).toBe(true)
   })
 
+  test('the demo page is off unless HERALD_DEMO turns it on', () => {
+    expect(readConfig({}).demo).toBe(false)
+    expect(readConfig({ HERALD_DEMO: '1' }).demo).toBe(true)
+    expect(readConfig({ HERALD_DEMO: 'true' }).demo).toBe(true)
+    expect(readConfig({ HERALD_DEMO: '0' }).demo).toBe(false)
+  })
+
   test('reads and canonicalizes locales', () => {
     const config = readConfig({ HERALD_LOCALES: 'ko, en-us,ja', HERALD_DEFAULT_LOCALE: 'en-gb' })
     expect(config.locales).toEqual(['ko', 'en-US', 'ja'])
@@ -22,6 +29,7 @@ describe('readConfig', () => {
     ['HERALD_DEFAULT_LOCALE', 'US-en'],
     ['HERALD_LOCALES', 'ko,xx'],
     ['HERALD_SAFETY_POLL_MS', '5'],
+    ['HERALD_DEMO', 'yes'],
   ])('an invalid %s (%j) names the variable', (variable, value) => {
     let error: unknown
     try {

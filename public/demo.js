@@ -1,0 +1,175 @@
+// Herald's demo page: plain JavaScript over the client library, no build step.
+// ?user=<id>&lang=<tag> pick the user and language (the page connects at once).
+import { connect } from '/client.js'
+
+const config = JSON.parse(document.getElementById('herald-config')?.textContent || '{}')
+const $ = (id) => document.getElementById(id)
+const params = new URLSearchParams(location.search)
+
+const userInput = $('user')
+const langSelect = $('lang')
+const stateEl = $('state')
+const detailsEl = $('details')
+const list = $('alarms')
+const sent = $('sent')
+let connection
+let lastState
+
+for (const tag of config.locales ?? ['ko', 'en-US', 'ja']) {
+  const option = new Option(languageName(tag), tag)
+  option.lang = tag
+  langSelect.add(option)
+}
+userInput.value = params.get('user') || userInput.value
+langSelect.value = pickLanguage(params.get('lang'))
+showUser()
+
+$('listen').addEventListener('submit', (event) => {
+  event.preventDefault()
+  start()
+})
+$('disconnect').addEventListener('click', () => {
+  connection?.close()
+  connection = undefined
+  $('disconnect').disabled = true
+})
+userInput.addEventListener('input', showUser)
+langSelect.addEventListener('change', () => connection?.setLang(langSelect.value))
+$('send').addEventListener('submit', (event) => {
+  event.preventDefault()
+  send(new FormData(event.target))
+})
+
+start()
+
+function start() {
+  const userId = userInput.value.trim()
+  if (!userId) return
+  connection?.close()
+  list.replaceChildren()
+  updateCount()
+  connection = connect({
+    userId,
+    lang: langSelect.value,
+    token: config.auth ? () => devToken(userId) : undefined,
+  })
+  connection.on('alarm', render)
+  connection.on('state', showState)
+  connection.on('error', (error) => {
+    detailsEl.textContent = `${error.code}: ${error.message}`
+  })
+  $('disconnect').disabled = false
+}
+
+function render(alarm) {
+  const item = document.createElement('li')
+  item.dataset.seq = String(alarm.seq)
+  item.dataset.locale = alarm.locale
+  const seq = span('seq', `#${alarm.seq}`)
+  const locale = span('locale', alarm.locale)
+  const message = span('message', alarm.message)
+  message.lang = alarm.locale
+  const time = document.createElement('time')
+  time.className = 'time'
+  time.dateTime = alarm.createdAt
+  time.textContent = new Date(alarm.createdAt).toLocaleTimeString()
+  item.append(seq, locale, message, time)
+  list.append(item)
+  updateCount()
+  if (lastState) showState({ ...lastState, lastId: alarm.seq })
+}
+
+function showState(event) {
+  lastState = event
+  stateEl.textContent = event.state
+  Object.assign(stateEl.dataset, {
+    state: event.state,
+    role: event.role,
+    locale: event.locale ?? '',
+    lastId: event.lastId ?? '',
+  })
+  const parts = [event.role]
+  if (event.locale) parts.push(event.locale)
+  if (event.lastId !== undefined) parts.push(`last id ${event.lastId}`)
+  if (event.retryInMs !== undefined) parts.push(`retry in ${(event.retryInMs / 1000).toFixed(1)} s`)
+  if (event.state === 'superseded') parts.push('another connection took over: press Connect to take it back')
+  detailsEl.textContent = parts.join(' · ')
+  // The tabs of one user share one language: follow a switch made in another tab.
+  if (langSelect.value !== event.lang && [...langSelect.options].some((o) => o.value === event.lang)) langSelect.value = event.lang
+  if (['superseded', 'expired', 'closed'].includes(event.state)) $('disconnect').disabled = true
+}
+
+async function send(form) {
+  const messages = {}
+  for (const tag of ['ko', 'en-US', 'ja']) {
+    const text = String(form.get(tag) ?? '').trim()
+    if (text) messages[tag] = text
+  }
+  let data
+  try {
+    const raw = String(form.get('data') ?? '').trim()
+    data = raw ? JSON.parse(raw) : {}
+  } catch {
+    return report('data is not valid JSON', true)
+  }
+  const response = await fetch('/alarms', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: userInput.value.trim(), messages, data }),
+  })
+  const body = await response.json().catch(() => ({}))
+  if (response.ok) report(`sent: seq ${body.seq} (${body.locales.join(', ')})`, false)
+  else report(`${response.status} ${body.error?.code ?? ''}: ${body.error?.message ?? ''}`, true)
+}
+
+async function devToken(userId) {
+  if (!config.devToken) throw new Error('auth is on and /dev/token is off: this demo cannot get a token')
+  const response = await fetch('/dev/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId }),
+  })
+  if (!response.ok) throw new Error(`POST /dev/token: ${response.status}`)
+  return (await response.json()).token
+}
+
+function report(text, error) {
+  sent.textContent = text
+  sent.classList.toggle('error', error)
+}
+
+function span(className, text) {
+  const el = document.createElement('span')
+  el.className = className
+  el.textContent = text
+  return el
+}
+
+function updateCount() {
+  $('count').textContent = String(list.children.length)
+  $('empty').hidden = list.children.length > 0
+}
+
+function showUser() {
+  $('send-user').textContent = userInput.value.trim() || '…'
+}
+
+function pickLanguage(requested) {
+  const options = [...langSelect.options].map((o) => o.value)
+  for (const tag of [requested, ...navigator.languages].filter(Boolean)) {
+    const exact = options.find((o) => o.toLowerCase() === tag.toLowerCase())
+    if (exact) return exact
+    const base = options.find((o) => o.split('-')[0] === tag.split('-')[0])
+    if (base) return base
+  }
+  return options.includes('en-US') ? 'en-US' : options[0]
+}
+
+function languageName(tag) {
+  try {
+    const name = new Intl.DisplayNames([tag], { type: 'language' }).of(tag)
+    return name && name !== tag ? `${name} (${tag})` : tag
+  } catch {
+    return tag
+  }
+}

@@ -1,0 +1,44 @@
+// `npm run dev`: Herald with its demo page, on a PostgreSQL of its own when DATABASE_URL is unset
+// (the embedded one, data in .herald/pg), so a fresh clone needs nothing installed but npm.
+import { ConfigError, readConfig } from './config'
+import { EmbeddedError, startEmbedded, type Embedded } from './embedded'
+import { startServer, type RunningServer } from './server'
+
+const DEFAULT_DATA = new URL('../.herald/pg', import.meta.url).pathname
+// Fixed, so `psql` and a restarted dev find it at the same place; 5432 is left to a real server.
+const DEFAULT_PG_PORT = 54329
+
+const env = { ...process.env }
+let embedded: Embedded | undefined
+let running: RunningServer | undefined
+try {
+  if (!env.DATABASE_URL?.trim()) {
+    const port = Number(env.HERALD_DEV_PG_PORT?.trim() || DEFAULT_PG_PORT)
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ConfigError('HERALD_DEV_PG_PORT', `'${env.HERALD_DEV_PG_PORT}' is not a port`)
+    const dir = env.HERALD_DEV_DATA?.trim() || DEFAULT_DATA
+    embedded = await startEmbedded({ dir, port, log: (message) => console.log(message) })
+    env.DATABASE_URL = embedded.url
+    console.log(`herald: embedded PostgreSQL at ${embedded.url} (data in ${dir}; set DATABASE_URL to use another)`)
+  }
+  env.HERALD_DEMO ??= '1'
+  const config = readConfig(env)
+  running = await startServer(config)
+  console.log(`herald: listening on ${running.url}`)
+  if (config.demo) console.log(`herald: demo page at ${running.url}/`)
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+    process.on(signal, async () => {
+      console.log(`herald: ${signal}, shutting down`)
+      await running?.stop()
+      await embedded?.stop()
+      console.log('herald: stopped')
+      process.exit(0)
+    })
+} catch (error) {
+  if (error instanceof ConfigError) console.error(`herald: invalid configuration: ${error.message}`)
+  else if (error instanceof EmbeddedError) console.error(`herald: embedded PostgreSQL: ${error.message}`)
+  else console.error('herald: failed to start:', error)
+  await running?.stop().catch(() => {})
+  await embedded?.stop().catch(() => {})
+  process.exit(1)
+}

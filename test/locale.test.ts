@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import {
   canonicalLocale,
+  sharedList,
   chooseLocale,
   createAvailable,
   negotiate,
@@ -110,5 +111,15 @@ describe('createAvailable', () => {
     const set = createAvailable(['ko'])
     set.add(['ja'])
     expect(set.list).toEqual(['ko'])
+  })
+})
+
+describe('sharedList', () => {
+  test('equal lists share one frozen array; different lists do not', () => {
+    const a = sharedList(['ko', 'en'])
+    expect(sharedList(['ko', 'en'])).toBe(a)
+    expect(sharedList(['en', 'ko'])).not.toBe(a)
+    expect(Object.isFrozen(a)).toBe(true)
+    expect(a).toEqual(['ko', 'en'])
   })
 })

@@ -1,7 +1,7 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
 import { pathUserId, resumeCursor, parseUserId } from '../input'
-import { bestFit, parseAcceptLanguage, parseLangParam } from '../locale'
+import { bestFit, parseAcceptLanguage, parseLangParam, sharedList } from '../locale'
 import type { Subscriber } from '../auth'
 import { openAlarmStream, type StreamContext } from '../stream'
 
@@ -36,7 +36,7 @@ export function connectionRoutes(ctx: StreamContext, admit: Admission) {
         locale,
         // The default is a fallback, not a wish: when nothing asked for was known at open (a fresh
         // database), alarms that do have the asked-for language still come in it.
-        preferred: fit ? [...new Set([locale, ...requested])] : requested.length ? requested : [locale],
+        preferred: sharedList(fit ? [...new Set([locale, ...requested])] : requested.length ? requested : [locale]),
         since,
         expiresAt,
       })

@@ -10,6 +10,7 @@ import postgres from 'postgres'
 import { alive, EmbeddedError, readPostmasterPid, startEmbedded } from '../src/embedded'
 import { testDb, type TestDb } from './helpers/db'
 import { until } from './helpers/herald'
+import { startEntry } from './helpers/process'
 
 const ROOT = new URL('..', import.meta.url).pathname
 let base: string
@@ -47,23 +48,9 @@ async function refused(url: string): Promise<boolean> {
 }
 
 /** `bun src/dev.ts` as a newcomer runs it; resolves once it listens (or fails with its output). */
-async function startDev(env: Record<string, string | undefined>) {
+function startDev(env: Record<string, string | undefined>) {
   const { DATABASE_URL: _, ...inherited } = process.env
-  const proc = Bun.spawn([process.execPath, 'src/dev.ts'], {
-    cwd: ROOT,
-    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', HERALD_DEV_DATA: dir, HERALD_DEV_PG_PORT: '0', ...env } as Record<string, string>,
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const reader = proc.stdout.getReader()
-  let out = ''
-  while (!/listening on (\S+)/.test(out)) {
-    const { value, done } = await reader.read()
-    if (done) return { proc, url: undefined, out: out + (await new Response(proc.stderr).text()) }
-    out += new TextDecoder().decode(value)
-  }
-  reader.releaseLock()
-  return { proc, url: out.match(/listening on (\S+)/)![1]!, out }
+  return startEntry('src/dev.ts', { ...inherited, PORT: '0', HOST: '127.0.0.1', HERALD_DEV_DATA: dir, HERALD_DEV_PG_PORT: '0', ...env })
 }
 
 describe('startEmbedded', () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import { testDb, type TestDb } from './helpers/db'
 import { ready } from './helpers/herald'
+import { startEntry } from './helpers/process'
 import { readSse } from './helpers/sse'
 
 let db: TestDb
@@ -14,25 +15,9 @@ afterAll(async () => {
 })
 
 async function startProcess(env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const reader = proc.stdout.getReader()
-  let out = ''
-  while (!/listening on (\S+)/.test(out)) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`herald did not start: ${out}${await new Response(proc.stderr).text()}`)
-    out += new TextDecoder().decode(value)
-  }
-  const url = out.match(/listening on (\S+)/)![1]!
-  const rest = (async () => {
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) out += new TextDecoder().decode(chunk.value)
-    return out
-  })()
-  return { proc, url, output: () => rest }
+  const started = await startEntry('src/main.ts', { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env })
+  if (!started.url) throw new Error(`herald did not start: ${started.out}`)
+  return { proc: started.proc, url: started.url, output: started.output }
 }
 
 test('SIGTERM: streams get a jittered retry, an in-flight publish completes, exit 0 in time', async () => {

@@ -1,0 +1,138 @@
+// One load process: holds SSE streams from one source address, records when each alarm arrived,
+// supersedes streams on request, and drives POST /alarms. Commands come over IPC from bench/run.ts;
+// every loop here is bounded in count and time.
+import { openStream, type SseStream, type StreamEvents } from './sse-client'
+import type { Command, Reply } from './protocol'
+
+const now = () => performance.timeOrigin + performance.now() // one clock for every process on the machine
+
+const streams = new Map<string, SseStream>()
+let receipts: number[] = [] // flat pairs: alarm id, arrival time
+let opening: { pending: number; done: () => void } | undefined
+const supersedeWaits = new Map<SseStream, (t: number) => void>()
+
+const events: StreamEvents = {
+  onReady() {
+    settleOne()
+  },
+  onAlarm(_stream, id) {
+    receipts.push(id, now())
+  },
+  onEnd(stream) {
+    const wait = supersedeWaits.get(stream)
+    if (wait) {
+      supersedeWaits.delete(stream)
+      wait(now())
+    }
+    if (!stream.ready) settleOne()
+    if (streams.get(stream.user) === stream) streams.delete(stream.user)
+  },
+}
+
+function settleOne() {
+  if (opening && --opening.pending === 0) opening.done()
+}
+
+const send = (reply: Reply) => process.send!(reply)
+
+async function open(command: Extract<Command, { type: 'open' }>) {
+  const started = now()
+  const { users, port, localAddress, lang } = command
+  // Open in waves so the listen backlog is not overrun: at most `wave` handshakes in flight.
+  const wave = 500
+  for (let i = 0; i < users.length; i += wave) {
+    const slice = users.slice(i, i + wave)
+    await new Promise<void>((done) => {
+      opening = { pending: slice.length, done }
+      const timer = setTimeout(done, 30_000)
+      opening.done = () => {
+        clearTimeout(timer)
+        done()
+      }
+      for (const user of slice)
+        streams.set(user, openStream({ hostname: '127.0.0.1', port, localAddress, user, path: `/connection/${user}?lang=${lang}` }, events))
+    })
+  }
+  opening = undefined
+  let ready = 0
+  for (const user of users) if (streams.get(user)?.ready) ready++
+  send({ type: 'opened', ready, failed: users.length - ready, ms: now() - started })
+}
+
+async function supersede({ users, port, localAddress, lang, concurrency }: Extract<Command, { type: 'supersede' }>) {
+  const samples: number[] = []
+  let missing = 0
+  for (let i = 0; i < users.length; i += concurrency) {
+    await Promise.all(
+      users.slice(i, i + concurrency).map(async (user) => {
+        const older = streams.get(user)
+        if (!older || older.ended) return void missing++
+        const ended = new Promise<number>((resolve) => supersedeWaits.set(older, resolve))
+        const started = now()
+        const newer = openStream({ hostname: '127.0.0.1', port, localAddress, user, path: `/connection/${user}?lang=${lang}` }, events)
+        streams.set(user, newer)
+        const end = await Promise.race([ended, Bun.sleep(15_000).then(() => NaN)])
+        if (Number.isNaN(end)) missing++
+        else samples.push(end - started)
+      }),
+    )
+  }
+  send({ type: 'superseded', samples, missing })
+}
+
+async function publish({ url, seconds, maxCount, concurrency, users }: Extract<Command, { type: 'publish' }>) {
+  const deadline = performance.now() + seconds * 1000
+  let ok = 0
+  let failed = 0
+  let issued = 0
+  const started = performance.now()
+  async function client() {
+    while (performance.now() < deadline && issued < maxCount) {
+      const user = users[issued++ % users.length]
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: user, messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' }, data: { n: issued } }),
+        signal: AbortSignal.timeout(5_000), // a stuck server fails the request, not the benchmark
+      }).catch(() => undefined)
+      if (res?.status === 201) ok++
+      else failed++
+      await res?.arrayBuffer().catch(() => undefined)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, client))
+  send({ type: 'published', ok, failed, ms: performance.now() - started })
+}
+
+let cpuMark = process.cpuUsage()
+let wallMark = performance.now()
+
+process.on('message', async (command: Command) => {
+  switch (command.type) {
+    case 'open':
+      return open(command)
+    case 'collect': {
+      const out = receipts
+      receipts = []
+      return send({ type: 'receipts', receipts: out, open: [...streams.values()].filter((s) => s.ready && !s.ended).length })
+    }
+    case 'supersede':
+      return supersede(command)
+    case 'publish':
+      return publish(command)
+    case 'cpu': {
+      const cpu = process.cpuUsage(cpuMark)
+      const wall = performance.now() - wallMark
+      cpuMark = process.cpuUsage()
+      wallMark = performance.now()
+      return send({ type: 'cpu', percent: ((cpu.user + cpu.system) / 1000 / wall) * 100 })
+    }
+    case 'close': {
+      for (const stream of streams.values()) stream.close()
+      streams.clear()
+      return send({ type: 'closed' })
+    }
+  }
+})
+
+send({ type: 'hello' })

@@ -1,0 +1,18 @@
+// Messages between the benchmark driver (bench/run.ts) and its load processes (bench/load.ts).
+export type Command =
+  | { type: 'open'; users: string[]; port: number; localAddress: string; lang: string }
+  | { type: 'collect' }
+  | { type: 'supersede'; users: string[]; port: number; localAddress: string; lang: string; concurrency: number }
+  | { type: 'publish'; url: string; seconds: number; maxCount: number; concurrency: number; users: string[] }
+  | { type: 'cpu' }
+  | { type: 'close' }
+
+export type Reply =
+  | { type: 'hello' }
+  | { type: 'opened'; ready: number; failed: number; ms: number }
+  /** Flat pairs: alarm id, arrival time (ms since the epoch, sub-millisecond). */
+  | { type: 'receipts'; receipts: number[]; open: number }
+  | { type: 'superseded'; samples: number[]; missing: number }
+  | { type: 'published'; ok: number; failed: number; ms: number }
+  | { type: 'cpu'; percent: number }
+  | { type: 'closed' }

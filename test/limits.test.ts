@@ -77,6 +77,27 @@ describe('limits on a running Herald', () => {
     expect(res.status).toBe(431)
   })
 
+  test('a slow-loris client trickling its headers is cut off, and the server keeps serving', async () => {
+    await using h = await testHerald('limit_loris')
+    const { promise: closed, resolve } = Promise.withResolvers<string>()
+    let received = ''
+    const socket = await Bun.connect({
+      hostname: '127.0.0.1',
+      port: Number(new URL(h.url).port),
+      socket: { data: (_, bytes) => void (received += bytes.toString()), close: () => resolve(received), error: () => resolve(received) },
+    })
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
+    // One more byte every 2 s, never the end of the headers: the client's side of the attack
+    // (bounded: 20 bytes at most). Bun gives a request ~10 s to finish its headers, however it trickles.
+    const trickle = setInterval(() => socket.write('a'), 2000)
+    try {
+      expect(await closed).not.toContain('200 OK')
+    } finally {
+      clearInterval(trickle)
+    }
+    expect((await fetch(new URL('/health', h.url))).status).toBe(200)
+  }, 40_000)
+
   test('no text a publisher sends can start a new SSE field or event', async () => {
     await using h = await testHerald('limit_injection')
     const sub = await h.subscribe('victim', { lang: 'ko' })

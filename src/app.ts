@@ -12,6 +12,7 @@ import type { Config } from './config'
 import { channelFor, currentSchema, type Sql } from './db'
 import { Errors, HeraldError, toResponse } from './errors'
 import { createFetcher, type Fetcher } from './fetcher'
+import { createPgGenerations } from './generations'
 import { createPublisher, type Publisher } from './publisher'
 import { createAvailable, type Available } from './locale'
 import { createRegistry, type Registry } from './registry'
@@ -101,6 +102,8 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     onError,
   })
   await transport.start()
+  const generations = createPgGenerations(sql, registry, { channel: channelFor(await currentSchema(sql)) + '_generation' })
+  await generations.start()
 
   const streams: StreamContext = {
     registry,
@@ -109,6 +112,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     ticker,
     available,
     latestSeq: (userId) => fetcher.latest(userId),
+    nextGeneration: (userId) => generations.next(userId),
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,
@@ -175,7 +179,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     },
     async stop() {
       ticker.stop()
-      await transport.stop()
+      await Promise.all([transport.stop(), generations.stop()])
     },
   }
 }

@@ -1,10 +1,14 @@
 // Who holds each user's stream. Claiming bumps the user's generation and ends the stream that held
 // it before. A user with no open stream has nothing here: memory follows open streams, not users.
+//
+// Across processes, a stream's real generation comes from a shared counter a moment after it
+// claims locally. Until then it is provisional: a newer generation announced by another instance
+// meanwhile is remembered and compared when the stream's own number arrives.
 
 /** A stream as the registry sees it: whose it is, and how to end it when a newer one opens. */
 export type Holder = {
   readonly userId: string
-  /** Set by claim(): the holder's place in the user's order of streams. */
+  /** Set by claim() and confirm(): the holder's place in the user's order of streams. */
   generation: number
   superseded(): void
 }
@@ -12,11 +16,12 @@ export type Holder = {
 export type Registry = {
   readonly size: number
   /**
-   * Takes the user's stream for `holder`, setting and returning its generation. The previous
-   * holder is superseded at once. `generation` comes from a shared counter when there are several processes;
-   * alone, the registry counts by itself.
+   * Takes the user's stream for `holder`, setting and returning its generation; the previous local
+   * holder is superseded at once. Without `generation` the claim is provisional until confirm().
    */
   claim(holder: Holder, generation?: number): number
+  /** Gives the holder its shared generation; ends it if another instance already went past it. */
+  confirm(holder: Holder, generation: number): void
   /** Gives the user up if `holder` still holds it. Safe to call more than once. */
   release(holder: Holder): void
   /** Ends the local holder if it is older than `generation` (a newer stream opened elsewhere). */
@@ -26,6 +31,16 @@ export type Registry = {
 
 export function createRegistry(): Registry {
   const holders = new Map<string, Holder>()
+  const provisional = new Set<Holder>()
+  /** The newest generation announced for a user while its holder was provisional. */
+  const announced = new Map<string, number>()
+
+  function end(holder: Holder) {
+    holders.delete(holder.userId)
+    provisional.delete(holder)
+    announced.delete(holder.userId)
+    holder.superseded()
+  }
 
   return {
     get size() {
@@ -41,17 +56,35 @@ export function createRegistry(): Registry {
         return next
       }
       holders.set(holder.userId, holder)
-      previous?.superseded()
+      if (generation === undefined) provisional.add(holder)
+      if (previous) {
+        provisional.delete(previous)
+        previous.superseded()
+      }
       return next
     },
+    confirm(holder, generation) {
+      if (!provisional.delete(holder) || holders.get(holder.userId) !== holder) return
+      holder.generation = generation
+      const seen = announced.get(holder.userId)
+      announced.delete(holder.userId)
+      if (seen !== undefined && seen > generation) end(holder)
+    },
     release(holder) {
-      if (holders.get(holder.userId) === holder) holders.delete(holder.userId)
+      provisional.delete(holder)
+      if (holders.get(holder.userId) !== holder) return
+      holders.delete(holder.userId)
+      announced.delete(holder.userId)
     },
     supersede(userId, generation) {
       const holder = holders.get(userId)
-      if (!holder || holder.generation >= generation) return false
-      holders.delete(userId)
-      holder.superseded()
+      if (!holder) return false
+      if (provisional.has(holder)) {
+        announced.set(userId, Math.max(announced.get(userId) ?? 0, generation))
+        return false
+      }
+      if (holder.generation >= generation) return false
+      end(holder)
       return true
     },
     generationOf: (userId) => holders.get(userId)?.generation,

@@ -15,6 +15,8 @@ export type StreamContext = {
   ticker: Ticker
   available: Available
   latestSeq(userId: string): Promise<number>
+  /** The user's next generation from the counter every instance shares. */
+  nextGeneration(userId: string): Promise<number>
   defaultLocale: string
   retryMs: number
   onError(error: unknown): void
@@ -59,6 +61,8 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
   private heartbeatDue = false
   private ended = false
   private querying = false
+  /** `ready` has been sent: the stream holds its shared generation and its starting position. */
+  private announced = false
   private lastWrite = performance.now()
   /** Resolves the pending pull(): set while the client has room and nothing has been sent yet. */
   private pulled: (() => void) | undefined
@@ -88,7 +92,6 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
     ctx.hub.subscribe(this)
     ctx.ticker.add(this)
     ctx.live.add(this)
-    if (this.position !== undefined) this.send(readyFrame(this.userId, this.locale, this.generation, this.position))
   }
 
   /** Waits for work (a wake-up, a heartbeat, the end) and resolves once something was sent. */
@@ -127,7 +130,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
   private poke() {
     if (!this.pulled || this.querying) return
     if (this.ended) return this.settle()
-    if (!this.failed && (this.position === undefined || this.dirty)) return void this.query()
+    if (!this.failed && (!this.announced || this.dirty)) return void this.query()
     if (this.heartbeatDue) {
       this.heartbeatDue = false
       this.send(HEARTBEAT)
@@ -140,18 +143,24 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
     const { ctx } = this
     this.querying = true
     try {
-      if (this.position === undefined) {
-        const position = await ctx.latestSeq(this.userId)
+      if (!this.announced) {
+        const [generation, position] = await Promise.all([
+          ctx.nextGeneration(this.userId),
+          this.position ?? ctx.latestSeq(this.userId),
+        ])
         if (this.ended) return
+        ctx.registry.confirm(this, generation) // ends this stream if another instance went past it
+        if (this.ended) return
+        this.announced = true
         this.position = position
         // Registered and positioned: whatever commits from now on reaches this stream.
-        this.send(readyFrame(this.userId, this.locale, this.generation, position))
+        this.send(readyFrame(this.userId, this.locale, generation, position))
         return this.settle()
       }
       this.dirty = false
       let rows: AlarmRow[]
       try {
-        rows = await ctx.fetcher.fetch(this.userId, this.position)
+        rows = await ctx.fetcher.fetch(this.userId, this.position!)
       } catch (error) {
         this.dirty = true
         throw error

@@ -65,3 +65,31 @@ describe('registry', () => {
     expect(registry.generationOf('u')).toBe(9)
   })
 })
+
+describe('provisional claims (a shared counter is asked afterwards)', () => {
+  test('a newer generation announced before confirm() ends the holder at confirm', () => {
+    const registry = createRegistry()
+    let ended = 0
+    const mine = holder('u', () => ended++)
+    registry.claim(mine)
+    expect(registry.supersede('u', 7)).toBe(false) // remembered, not acted on: our number is not known yet
+    expect(ended).toBe(0)
+    registry.confirm(mine, 6)
+    expect(ended).toBe(1)
+    expect(registry.size).toBe(0)
+  })
+
+  test('an older or equal announcement (our own NOTIFY, or a stale one) does not', () => {
+    const registry = createRegistry()
+    let ended = 0
+    const mine = holder('u', () => ended++)
+    registry.claim(mine)
+    registry.supersede('u', 7)
+    registry.confirm(mine, 7)
+    expect(registry.supersede('u', 7)).toBe(false)
+    expect(ended).toBe(0)
+    expect(registry.generationOf('u')).toBe(7)
+    expect(registry.supersede('u', 8)).toBe(true)
+    expect(ended).toBe(1)
+  })
+})

@@ -27,6 +27,10 @@ export type Config = Readonly<{
   shutdownMs: number
   /** Serve the demo page at `/` (npm run dev turns it on). */
   demo: boolean
+  /** Processes serving one port (HERALD_WORKERS; `auto` = one per CPU). */
+  workers: number
+  /** Set in a worker of cluster mode: it shares the port with its siblings (reusePort). */
+  worker: number | undefined
 }>
 
 export class ConfigError extends Error {
@@ -63,7 +67,11 @@ export function readConfig(env: Env = process.env): Config {
     publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
     shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
     demo: flag(env, 'HERALD_DEMO'),
+    workers: workers(env),
+    worker: env.HERALD_WORKER === undefined ? undefined : integer(env, 'HERALD_WORKER', 0, 1, 1024),
   })
+  if (config.workers > 1 && config.port === 0 && config.worker === undefined)
+    throw new ConfigError('PORT', 'HERALD_WORKERS > 1 needs a fixed PORT: the workers share it')
   requireAuthInProduction(config)
   return config
 }
@@ -95,6 +103,11 @@ function publicKey(env: Env, name: string): string | undefined {
   if (value !== undefined && !/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/.test(value))
     throw new ConfigError(name, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
   return value?.replace(/\\n/g, '\n')
+}
+
+function workers(env: Env): number {
+  if (nonEmpty(env.HERALD_WORKERS)?.toLowerCase() === 'auto') return navigator.hardwareConcurrency
+  return integer(env, 'HERALD_WORKERS', 1, 1, 256)
 }
 
 function flag(env: Env, name: string): boolean {

@@ -1,9 +1,15 @@
-// `bun run start`: read the config, serve, and end cleanly on SIGTERM/SIGINT.
+// `bun run start`: read the config, serve, and end cleanly on SIGTERM/SIGINT. With
+// HERALD_WORKERS > 1, supervise that many copies of this entry on one port instead.
+import { runCluster } from './cluster'
 import { ConfigError, readConfig } from './config'
 import { startServer } from './server'
 
 try {
   const config = readConfig()
+  if (config.workers > 1 && config.worker === undefined) {
+    console.log(`herald: cluster of ${config.workers} workers on port ${config.port}`)
+    process.exit(await runCluster({ workers: config.workers, entry: import.meta.path }))
+  }
   const running = await startServer(config)
   console.log(`herald: listening on ${running.url}`)
   for (const signal of ['SIGTERM', 'SIGINT'] as const)

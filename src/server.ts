@@ -39,8 +39,8 @@ export async function startServer(
     port: config.port,
     hostname: config.hostname,
     // Elysia turns reusePort on by default: two Herald processes started on one port by mistake
-    // would then split the traffic silently. Cluster mode asks for it on purpose.
-    reusePort: false,
+    // would then split the traffic silently. Cluster mode's workers ask for it on purpose.
+    reusePort: config.worker !== undefined,
     // Streams opt out of the idle timeout one by one (server.timeout(req, 0)); other requests
     // keep a short one, so idle keep-alive sockets don't pile up.
     idleTimeout: 30,

@@ -19,6 +19,7 @@ test.each([
   ['HERALD_HEARTBEAT_MS', '0'],
   ['HERALD_DEFAULT_LOCALE', 'US-en'],
   ['HERALD_LOCALES', 'ko,*'],
+  ['HERALD_WORKERS', 'many'],
 ])('an invalid %s stops startup with a message naming it', async (variable, value) => {
   const { code, stderr } = await run({ [variable]: value })
   expect(code).toBe(1)

@@ -338,6 +338,7 @@ const workerCount = Math.max(2, Math.ceil(Math.max(...SIZES) / PER_WORKER))
 const workers = await Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(i)))
 const started = Date.now()
 const results: Record<string, Measures> = {}
+const [postgresVersion] = await admin<{ server_version: string }[]>`show server_version`
 try {
   for (const target of TARGETS) {
     if (args.only && args.only !== target.name) continue
@@ -353,7 +354,7 @@ const machine = {
   cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
   memory_gib: Math.round(totalmem() / 2 ** 30),
   bun: Bun.version,
-  postgres: undefined as string | undefined,
+  postgres: postgresVersion?.server_version,
   open_files: (await Bun.$`sh -c 'ulimit -n'`.text()).trim(),
 }
 const rows: Row[] = buildRows(results.herald ?? {}, results.baseline ?? {})

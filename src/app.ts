@@ -96,13 +96,14 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
   const fetcher = createFetcher(sql)
   const publisher = createPublisher(sql)
   const ticker = createTicker(options.heartbeatMs)
+  const channel = channelFor(await currentSchema(sql))
   const transport = createPgTransport(sql, hub, {
-    channel: options.channel ?? channelFor(await currentSchema(sql)),
+    channel: options.channel ?? channel,
     safetyPollMs: options.safetyPollMs,
     onError,
   })
   await transport.start()
-  const generations = createPgGenerations(sql, registry, { channel: channelFor(await currentSchema(sql)) + '_generation' })
+  const generations = createPgGenerations(sql, registry, { channel: channel + '_generation' })
   await generations.start()
 
   const streams: StreamContext = {

@@ -39,9 +39,14 @@ export type FetchRequest = { userId: string; after: number }
  * Stores alarms and their texts in one statement (one round trip, one commit) and answers in input
  * order: the published alarm, or undefined where the alarm's `key` is already taken (the caller
  * looks the holder up). Rows are inserted in (user, input) order, so the per-user counter rows are
- * locked in one order by every batch and concurrent batches cannot deadlock.
+ * locked in one order by every batch and concurrent batches cannot deadlock. `quiet` commits without
+ * the NOTIFY (sql/004): the caller announces the alarms another way (Redis).
  */
-export async function insertAlarms(sql: Sql, alarms: NewAlarm[]): Promise<(PublishedAlarm | undefined)[]> {
+export async function insertAlarms(
+  sql: Sql,
+  alarms: NewAlarm[],
+  { quiet = false }: { quiet?: boolean } = {},
+): Promise<(PublishedAlarm | undefined)[]> {
   const users: string[] = []
   const datas: string[] = []
   const keys: (string | null)[] = []
@@ -64,7 +69,9 @@ export async function insertAlarms(sql: Sql, alarms: NewAlarm[]): Promise<(Publi
   const rows = await sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null }[]>`
     with input as materialized (
       select n, user_id, data::jsonb as data, key, nextval(pg_get_serial_sequence('alarms', 'id')) as id
-      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[]) with ordinality as i(user_id, data, key, n)
+      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[]) with ordinality as i(user_id, data, key, n),
+        -- Set before the first row goes in; the NOTIFY trigger reads it. Local: ends with this statement.
+        (select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true)) as quiet
     ), a as (
       insert into alarms (id, user_id, data, idempotency_key)
       select id, user_id, data, key from input order by user_id, n

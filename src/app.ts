@@ -9,10 +9,9 @@ import { browserRoutes } from './routes/browser'
 import { corsRoutes } from './routes/cors'
 import { devRoutes } from './routes/dev'
 import type { Config } from './config'
-import { channelFor, currentSchema, type Sql } from './db'
+import { channelFor, currentPlace, type Sql } from './db'
 import { Errors, HeraldError, toResponse } from './errors'
 import { createFetcher, type Fetcher } from './fetcher'
-import { createPgGenerations } from './generations'
 import { createPublisher, type Publisher } from './publisher'
 import { createAvailable, type Available } from './locale'
 import { createRegistry, type Registry } from './registry'
@@ -21,7 +20,8 @@ import { connectionRoutes, type Admission } from './routes/connection'
 import { healthRoutes } from './routes/health'
 import type { StreamContext } from './stream'
 import { createTicker } from './ticker'
-import { createHub, createPgTransport, type Hub, type Transport } from './wake'
+import { createSignals, type Signals } from './signals'
+import { createHub, type Hub } from './wake'
 
 export type Herald = {
   app: Elysia<any, any, any, any, any, any, any>
@@ -31,7 +31,7 @@ export type Herald = {
   fetcher: Fetcher
   publisher: Publisher
   available: Available
-  transport: Transport
+  signals: Signals
   auth: Auth
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
@@ -69,6 +69,7 @@ const OPEN: SecurityOptions = {
 }
 
 export type HeraldOptions = Pick<Config, 'defaultLocale' | 'locales' | 'heartbeatMs' | 'safetyPollMs'> &
+  Partial<Pick<Config, 'redisUrl' | 'redisPrefix'>> &
   Partial<SecurityOptions> & {
   /** The SSE `retry:` a client waits before reconnecting after a network error. */
   retryMs?: number
@@ -94,17 +95,18 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
   const hub = createHub()
   const registry = createRegistry()
   const fetcher = createFetcher(sql)
-  const publisher = createPublisher(sql)
   const ticker = createTicker(options.heartbeatMs)
-  const channel = channelFor(await currentSchema(sql))
-  const transport = createPgTransport(sql, hub, {
-    channel: options.channel ?? channel,
+  const place = await currentPlace(sql)
+  const signals = createSignals(sql, hub, registry, {
+    channel: channelFor(place.schema),
+    listenChannel: options.channel,
     safetyPollMs: options.safetyPollMs,
-    onError,
+    redisUrl: options.redisUrl,
+    redisPrefix: options.redisPrefix ?? `herald:${place.database}:${place.schema}:`,
+    log,
   })
-  await transport.start()
-  const generations = createPgGenerations(sql, registry, { channel: channel + '_generation' })
-  await generations.start()
+  await signals.start()
+  const publisher = createPublisher(sql, { signals })
 
   const streams: StreamContext = {
     registry,
@@ -113,7 +115,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     ticker,
     available,
     latestSeq: (userId) => fetcher.latest(userId),
-    nextGeneration: (userId) => generations.next(userId),
+    nextGeneration: (userId) => signals.nextGeneration(userId),
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,
@@ -152,7 +154,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     })
     .use(connectionRoutes(streams, admit))
     .use(alarmRoutes(publisher, available, gatePublish, publishing))
-    .use(healthRoutes(sql))
+    .use(healthRoutes(sql, () => signals.backend))
     .use(devRoutes(auth, options.production))
     .use(
       browserRoutes({
@@ -172,7 +174,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     fetcher,
     publisher,
     available,
-    transport,
+    signals,
     auth,
     async drain([min, max] = [1000, 5000]) {
       for (const stream of [...streams.live]) stream.close(shutdownFrame(min + Math.floor(Math.random() * (max - min))))
@@ -180,7 +182,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     },
     async stop() {
       ticker.stop()
-      await Promise.all([transport.stop(), generations.stop()])
+      await signals.stop()
     },
   }
 }

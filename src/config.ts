@@ -31,6 +31,10 @@ export type Config = Readonly<{
   workers: number
   /** Set in a worker of cluster mode: it shares the port with its siblings (reusePort). */
   worker: number | undefined
+  /** Redis for generations and wake-ups between instances; without it, PostgreSQL carries them. */
+  redisUrl: string | undefined
+  /** Prefix of Herald's Redis keys and channels; default `herald:<database>:<schema>:`. */
+  redisPrefix: string | undefined
 }>
 
 export class ConfigError extends Error {
@@ -69,6 +73,8 @@ export function readConfig(env: Env = process.env): Config {
     demo: flag(env, 'HERALD_DEMO'),
     workers: workers(env),
     worker: env.HERALD_WORKER === undefined ? undefined : integer(env, 'HERALD_WORKER', 0, 1, 1024),
+    redisUrl: redisUrl(env),
+    redisPrefix: nonEmpty(env.HERALD_REDIS_PREFIX),
   })
   if (config.workers > 1 && config.port === 0 && config.worker === undefined)
     throw new ConfigError('PORT', 'HERALD_WORKERS > 1 needs a fixed PORT: the workers share it')
@@ -108,6 +114,22 @@ function publicKey(env: Env, name: string): string | undefined {
 function workers(env: Env): number {
   if (nonEmpty(env.HERALD_WORKERS)?.toLowerCase() === 'auto') return navigator.hardwareConcurrency
   return integer(env, 'HERALD_WORKERS', 1, 1, 256)
+}
+
+const REDIS_SCHEMES = new Set(['redis:', 'rediss:', 'valkey:', 'valkeys:'])
+
+function redisUrl(env: Env): string | undefined {
+  const raw = nonEmpty(env.REDIS_URL)
+  if (raw === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError('REDIS_URL', 'is not a URL like redis://127.0.0.1:6379')
+  }
+  if (!REDIS_SCHEMES.has(url.protocol) || !url.hostname)
+    throw new ConfigError('REDIS_URL', `'${url.protocol}//${url.host}' is not a URL like redis://127.0.0.1:6379`)
+  return raw
 }
 
 function flag(env: Env, name: string): boolean {

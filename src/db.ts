@@ -20,11 +20,15 @@ export function createDb(url: string | undefined, { max = 10, schema, applicatio
   return url ? postgres(url, options) : postgres(options)
 }
 
-/** The schema the pool writes to: LISTEN channels carry it, since channels are per database. */
-export async function currentSchema(sql: Sql): Promise<string> {
-  const [row] = await sql<{ schema: string }[]>`select current_schema() as schema`
+/**
+ * Where the pool writes: LISTEN channels carry the schema (channels are per database), and the
+ * default Redis prefix carries both (one Redis may serve many databases).
+ */
+export async function currentPlace(sql: Sql): Promise<{ database: string; schema: string }> {
+  const [row] = await sql<{ database: string; schema: string | null }[]>`
+    select current_database() as database, current_schema() as schema`
   if (!row?.schema) throw new Error('search_path names no existing schema')
-  return row.schema
+  return { database: row.database, schema: row.schema }
 }
 
 export function channelFor(schema: string): string {

@@ -1,43 +1,80 @@
-// Generations across processes and machines, through the database every instance already shares.
-// Each stream open bumps the user's counter (batched: one statement per event-loop turn) and
-// NOTIFYs the new number; every instance supersedes its own streams of that user that are older.
+// Generations across processes and machines. Each stream open takes the user's next number from a
+// shared counter (batched: one statement, or one pipelined script call per user, per event-loop
+// turn) and announces it; every instance supersedes its own streams of that user that are older.
+//
+// The number is a hybrid clock: max(last + 1, now in µs). Two backends (PostgreSQL, Redis) can then
+// take turns — Redis down, Redis back, Redis restarted empty — and a newer stream still gets a higher
+// number, as long as the two servers' clocks agree closer than one user's two opens. It also lets
+// Redis forget idle users (the keys expire) without numbers ever going back.
 import { createBatcher, type BatchStats } from './batcher'
 import type { Sql } from './db'
+import type { RedisLink } from './redis'
 import type { Registry } from './registry'
 
 export type Generations = {
   /** The user's next generation, unique across all instances. */
   next(userId: string): Promise<number>
-  start(): Promise<void>
-  stop(): Promise<void>
+  /** Ends local streams that an announcement missed while disconnected would have ended. */
+  catchUp(): Promise<number>
   readonly stats: BatchStats
 }
 
+const CATCH_UP_CHUNK = 5000
+/** Redis keeps a user's counter this long after its last open; the clock covers the rest. */
+const REDIS_TTL_MS = 24 * 3600 * 1000
+
+/**
+ * Hands out numbers for a batch of opens, given each user's new top: a user opened twice in one
+ * batch gets consecutive numbers, in submission order.
+ */
+function numberOpens(users: string[], tops: Map<string, number>, counts: Map<string, number>): number[] {
+  const given = new Map<string, number>()
+  return users.map((user) => {
+    const k = given.get(user) ?? 0
+    given.set(user, k + 1)
+    return tops.get(user)! - counts.get(user)! + 1 + k
+  })
+}
+
+function countOpens(users: string[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const user of users) counts.set(user, (counts.get(user) ?? 0) + 1)
+  return counts
+}
+
+/** Supersedes local holders behind `latest`; returns how many it ended. */
+function supersedeBehind(registry: Registry, latest: Iterable<[string, number]>): number {
+  let ended = 0
+  for (const [userId, generation] of latest) if (registry.supersede(userId, generation)) ended++
+  return ended
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/** The counter in `user_generations`, announced with NOTIFY on `channel`. */
 export function createPgGenerations(sql: Sql, registry: Registry, { channel }: { channel: string }): Generations {
   const stats: BatchStats = { queries: 0, requests: 0 }
-  let unlisten: (() => Promise<void>) | undefined
   const bumps = createBatcher<string, number>(
     async (users) => {
-      const counts = new Map<string, number>()
-      for (const user of users) counts.set(user, (counts.get(user) ?? 0) + 1)
+      const counts = countOpens(users)
       const rows = await sql<{ user_id: string; generation: string }[]>`
         with input as (
           select u as user_id, count(*)::int8 as n from unnest(${users}::text[]) u group by u
+        ), clock as (
+          select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now
         ), bumped as (
           insert into user_generations as g (user_id, generation)
-          select user_id, n from input
-          on conflict (user_id) do update set generation = g.generation + excluded.generation
+          select user_id, now + n - 1 from input, clock
+          on conflict (user_id) do update
+            set generation = greatest(g.generation + excluded.generation - (select now from clock) + 1, excluded.generation)
           returning g.user_id, g.generation
         )
         select user_id, generation, pg_notify(${channel}, generation || ' ' || user_id) from bumped`
-      // A user opened twice in one batch gets consecutive numbers, in submission order.
-      const top = new Map(rows.map((row) => [row.user_id, Number(row.generation)]))
-      const given = new Map<string, number>()
-      return users.map((user) => {
-        const k = given.get(user) ?? 0
-        given.set(user, k + 1)
-        return top.get(user)! - counts.get(user)! + 1 + k
-      })
+      return numberOpens(users, new Map(rows.map((row) => [row.user_id, Number(row.generation)])), counts)
     },
     { maxBatch: 1000, maxInFlight: 2, stats },
   )
@@ -45,15 +82,77 @@ export function createPgGenerations(sql: Sql, registry: Registry, { channel }: {
   return {
     stats,
     next: (userId) => bumps.submit(userId),
-    async start() {
-      const listening = await sql.listen(channel, (payload) => {
-        const space = payload.indexOf(' ')
-        registry.supersede(payload.slice(space + 1), Number(payload.slice(0, space)))
-      })
-      unlisten = listening.unlisten
+    async catchUp() {
+      let ended = 0
+      for (const users of chunks([...registry.users()], CATCH_UP_CHUNK)) {
+        const rows = await sql<{ user_id: string; generation: string }[]>`
+          select user_id, generation from user_generations where user_id = any(${users}::text[])`
+        ended += supersedeBehind(registry, rows.map((row) => [row.user_id, Number(row.generation)]))
+      }
+      return ended
     },
-    async stop() {
-      await unlisten?.().catch(() => {})
+  }
+}
+
+/** Reads an announcement, "<generation> <userId>", from either backend. */
+export function announcement(payload: string): [userId: string, generation: number] {
+  const space = payload.indexOf(' ')
+  return [payload.slice(space + 1), Number(payload.slice(0, space))]
+}
+
+// KEYS[1] = the user's counter; ARGV = opens in this batch, TTL (ms), channel, user id.
+const BUMP = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local count = tonumber(ARGV[1])
+local top = string.format('%d', math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + count, now + count - 1))
+redis.call('SET', KEYS[1], top, 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], top .. ' ' .. ARGV[4])
+return top`
+const BUMP_SHA = new Bun.CryptoHasher('sha1').update(BUMP).digest('hex')
+
+/** The counter in Redis (`<prefix>gen:<user>`), announced with PUBLISH on `channel`. */
+export function createRedisGenerations(
+  redis: RedisLink,
+  registry: Registry,
+  { prefix, channel }: { prefix: string; channel: string },
+): Generations {
+  const stats: BatchStats = { queries: 0, requests: 0 }
+  const key = (userId: string) => `${prefix}gen:${userId}`
+
+  async function bump(userId: string, count: number): Promise<number> {
+    const args = ['1', key(userId), String(count), String(REDIS_TTL_MS), channel, userId]
+    try {
+      return Number(await redis.send('EVALSHA', [BUMP_SHA, ...args]))
+    } catch (error) {
+      // A restarted Redis has forgotten the script: send it whole, once; it is cached again.
+      if (!String((error as Error).message).includes('NOSCRIPT')) throw error
+      return Number(await redis.send('EVAL', [BUMP, ...args]))
+    }
+  }
+
+  const bumps = createBatcher<string, number>(
+    async (users) => {
+      const counts = countOpens(users)
+      // One call per user, pipelined by the client: a script touches one key, so it works on a
+      // Redis Cluster too.
+      const tops = await Promise.all([...counts].map(async ([user, count]) => [user, await bump(user, count)] as const))
+      return numberOpens(users, new Map(tops), counts)
+    },
+    { maxBatch: 1000, maxInFlight: 2, stats },
+  )
+
+  return {
+    stats,
+    next: (userId) => bumps.submit(userId),
+    async catchUp() {
+      let ended = 0
+      for (const users of chunks([...registry.users()], CATCH_UP_CHUNK)) {
+        const values = (await redis.send('MGET', users.map(key))) as (string | null)[]
+        const latest = users.flatMap((user, i) => (values[i] == null ? [] : [[user, Number(values[i])] as [string, number]]))
+        ended += supersedeBehind(registry, latest)
+      }
+      return ended
     },
   }
 }

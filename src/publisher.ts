@@ -4,6 +4,7 @@
 import { findByKey, insertAlarms, type NewAlarm, type PublishedAlarm } from './alarms'
 import { createBatcher, type BatchStats } from './batcher'
 import type { Sql } from './db'
+import type { Signals } from './signals'
 
 export type Published = { alarm: PublishedAlarm; created: boolean }
 
@@ -15,15 +16,31 @@ export type Publisher = {
 
 type Outcome = { alarm?: PublishedAlarm; error?: unknown }
 
-export function createPublisher(sql: Sql, { maxBatch = 500, maxInFlight = 4 } = {}): Publisher {
+export type PublisherOptions = {
+  maxBatch?: number
+  maxInFlight?: number
+  /** Where wake-ups go: without it, the NOTIFY of every commit. */
+  signals?: Pick<Signals, 'quietCommits' | 'announce'>
+}
+
+export function createPublisher(sql: Sql, { maxBatch = 500, maxInFlight = 4, signals }: PublisherOptions = {}): Publisher {
   const stats: BatchStats = { queries: 0, requests: 0 }
+
+  /** Commits, then wakes the users' streams: by the commit's own NOTIFY, or through `signals`. */
+  async function commit(alarms: NewAlarm[]) {
+    const quiet = signals?.quietCommits() ?? false
+    const published = await insertAlarms(sql, alarms, { quiet })
+    if (quiet) await signals!.announce([...new Set(published.flatMap((alarm) => (alarm ? [alarm.userId] : [])))])
+    return published
+  }
+
   const inserts = createBatcher<NewAlarm, Outcome>(
     async (batch) => {
       try {
-        return (await insertAlarms(sql, batch)).map((alarm) => ({ alarm }))
+        return (await commit(batch)).map((alarm) => ({ alarm }))
       } catch (error) {
         if (batch.length === 1) return [{ error }]
-        return Promise.all(batch.map((alarm) => insertAlarms(sql, [alarm]).then(([one]) => ({ alarm: one }), (error) => ({ error }))))
+        return Promise.all(batch.map((alarm) => commit([alarm]).then(([one]) => ({ alarm: one }), (error) => ({ error }))))
       }
     },
     { maxBatch, maxInFlight, stats },

@@ -27,6 +27,8 @@ export type Registry = {
   /** Ends the local holder if it is older than `generation` (a newer stream opened elsewhere). */
   supersede(userId: string, generation: number): boolean
   generationOf(userId: string): number | undefined
+  /** Every user with a stream here. */
+  users(): IterableIterator<string>
 }
 
 export function createRegistry(): Registry {
@@ -88,5 +90,6 @@ export function createRegistry(): Registry {
       return true
     },
     generationOf: (userId) => holders.get(userId)?.generation,
+    users: () => holders.keys(),
   }
 }

@@ -30,6 +30,9 @@ describe('readConfig', () => {
     ['HERALD_LOCALES', 'ko,xx'],
     ['HERALD_SAFETY_POLL_MS', '5'],
     ['HERALD_DEMO', 'yes'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['REDIS_URL', 'redis://'],
   ])('an invalid %s (%j) names the variable', (variable, value) => {
     let error: unknown
     try {
@@ -40,5 +43,17 @@ describe('readConfig', () => {
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as ConfigError).variable).toBe(variable)
     expect((error as ConfigError).message).toContain(variable)
+  })
+
+  test('Redis is off unless REDIS_URL names one; the prefix is optional', () => {
+    expect(readConfig({})).toMatchObject({ redisUrl: undefined, redisPrefix: undefined })
+    const config = readConfig({ REDIS_URL: 'redis://:secret@127.0.0.1:6380/2', HERALD_REDIS_PREFIX: 'app1:' })
+    expect(config).toMatchObject({ redisUrl: 'redis://:secret@127.0.0.1:6380/2', redisPrefix: 'app1:' })
+    expect(readConfig({ REDIS_URL: 'rediss://cache.internal' }).redisUrl).toBe('rediss://cache.internal')
+  })
+
+  test('a bad REDIS_URL is refused without echoing its password', () => {
+    expect(() => readConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).toThrow(/REDIS_URL/)
+    expect(() => readConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).not.toThrow(/hunter2/)
   })
 })

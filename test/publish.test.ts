@@ -241,13 +241,13 @@ describe('GET /health', () => {
   test('is ok while PostgreSQL answers', async () => {
     const res = await fetch(new URL('/health', h.url))
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ status: 'ok' })
+    expect(await res.json()).toEqual({ status: 'ok', signals: 'postgres' })
   })
 
   test('is 503 with a JSON error when PostgreSQL does not answer', async () => {
     const dead = createDb('postgres://postgres@127.0.0.1:1/test', { max: 1 })
     try {
-      const res = await healthRoutes(dead).handle(new Request('http://localhost/health'))
+      const res = await healthRoutes(dead, () => 'postgres').handle(new Request('http://localhost/health'))
       expect(res.status).toBe(503)
       const body = await res.json()
       expect(body.status).toBe('unavailable')

@@ -53,9 +53,15 @@ describe('GET /connection/:userId', () => {
     expect(response.headers.get('cache-control')).toContain('no-transform')
     expect(response.headers.get('x-accel-buffering')).toBe('no')
     expect(response.headers.get('content-language')).toBe('ko')
-    expect(await sub.rawBlocks(2)).toBe(
-      'retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":1,"since":0}\n\n',
+    // The generation is a hybrid clock (µs since the epoch, or one more than the last): see below.
+    const before = Date.now() * 1000
+    const raw = await sub.rawBlocks(2)
+    const generation = Number(raw.match(/"generation":(\d+),/)?.[1])
+    expect(raw).toBe(
+      `retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":${generation},"since":0}\n\n`,
     )
+    expect(generation).toBeGreaterThan(before - 60_000_000) // the database's clock, not ours: allow skew
+    expect(generation).toBeLessThan(Date.now() * 1000 + 60_000_000)
     await sub.cancel()
   })
 
@@ -274,7 +280,7 @@ describe('resume', () => {
 describe('one stream per user', () => {
   test('a newer stream supersedes the older within 100 ms; the newer keeps receiving', async () => {
     const older = await h.subscribe('one', { lang: 'ko' })
-    expect((await ready(older)).generation).toBe(1)
+    const first = (await ready(older)).generation
     const opened = performance.now()
     const newer = await h.subscribe('one', { lang: 'ja' })
     const superseded = await older.nextEvent()
@@ -283,17 +289,18 @@ describe('one stream per user', () => {
     expect(JSON.parse(superseded!.data!)).toEqual({ reason: 'newer-connection' })
     expect(await older.ended()).toEqual([])
     expect(performance.now() - opened).toBeLessThan(100)
-    expect((await ready(newer)).generation).toBe(2)
+    const second = (await ready(newer)).generation
+    expect(second).toBeGreaterThan(first)
     await publishOk('one', reservation)
     expect(await nextAlarm(newer)).toMatchObject({ locale: 'ja' })
-    expect(h.herald.registry.generationOf('one')).toBe(2)
+    expect(h.herald.registry.generationOf('one')).toBe(second)
     await newer.cancel()
   })
 
   test('a client that disconnects releases its stream and nothing of the user stays', async () => {
     const sub = await h.subscribe('leaver', { lang: 'ko' })
-    await ready(sub)
-    expect(h.herald.registry.generationOf('leaver')).toBe(1)
+    const { generation } = await ready(sub)
+    expect(h.herald.registry.generationOf('leaver')).toBe(generation)
     sub.abort()
     await until(() => h.herald.registry.generationOf('leaver') === undefined, 'the registry to forget the user')
     await until(() => !h.herald.hub.cursors().has('leaver'), 'the hub to forget the user')

@@ -73,7 +73,7 @@ describe('missed notifications', () => {
     const subs = await Promise.all(['c1', 'c2', 'c3'].map((u) => h.subscribe(u, { lang: 'ko' })))
     await Promise.all(subs.map(ready))
     await insertFor(h.db.sql, ['c2'], () => 'only c2')
-    expect(await h.herald.transport.catchUp()).toBe(1)
+    expect(await h.herald.signals.catchUp()).toBe(1)
     expect((await nextAlarm(subs[1]!)).message).toBe('only c2')
     await Promise.all(subs.map((sub) => sub.cancel()))
   })

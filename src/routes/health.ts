@@ -4,17 +4,18 @@ import { errorBody } from '../errors'
 
 const TIMEOUT_MS = 2000
 
-export function healthRoutes(sql: Sql) {
+/** `signals` names what carries wake-ups and generations now: operators see a Redis fallback here. */
+export function healthRoutes(sql: Sql, signals: () => string) {
   return new Elysia({ name: 'health' }).get('/health', async () => {
     try {
       await Promise.race([
         sql`select 1`,
         Bun.sleep(TIMEOUT_MS).then(() => Promise.reject(new Error(`no answer in ${TIMEOUT_MS} ms`))),
       ])
-      return Response.json({ status: 'ok' })
+      return Response.json({ status: 'ok', signals: signals() })
     } catch (error) {
       return Response.json(
-        { status: 'unavailable', ...errorBody('DATABASE_UNAVAILABLE', `PostgreSQL: ${(error as Error).message}`) },
+        { status: 'unavailable', signals: signals(), ...errorBody('DATABASE_UNAVAILABLE', `PostgreSQL: ${(error as Error).message}`) },
         { status: 503 },
       )
     }

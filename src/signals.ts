@@ -1,0 +1,201 @@
+// The signals every instance shares, behind one interface: "user U has a newer stream" (a shared
+// generation counter) and "user U has new alarms" (wake-ups). PostgreSQL carries them always — every
+// instance listens there — and Redis, when configured and reachable, carries them instead, taking
+// the counter writes and the NOTIFY lock off the database.
+//
+// Falling back is per message: a publish or an open goes through Redis only while this instance
+// is connected to it and no other instance has said it is not. An instance that loses Redis says
+// so on PostgreSQL (and repeats it while it lasts), so its peers send through PostgreSQL, which
+// reaches everyone. When Redis is back, the instance catches up and says so.
+import type { Sql } from './db'
+import { announcement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
+import { createRedisLink, type RedisLink } from './redis'
+import type { Registry } from './registry'
+import { createPgTransport, type Hub } from './wake'
+
+export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)'
+
+export type Signals = {
+  /** The user's next generation: higher than any given before, on any instance. */
+  nextGeneration(userId: string): Promise<number>
+  /** Whether a publish may commit without NOTIFY now, because Redis will wake every instance. */
+  quietCommits(): boolean
+  /** After a quiet commit: wakes these users' streams everywhere (through PostgreSQL if Redis fails). Never rejects. */
+  announce(userIds: string[]): Promise<void>
+  /** Wakes local streams that missed a wake-up; returns how many. */
+  catchUp(): Promise<number>
+  readonly backend: Backend
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+export type SignalsOptions = {
+  /** The wake-up channel; the generation and control channels are named after it. */
+  channel: string
+  /** Overrides the wake-up channel listened to (tests use it to simulate lost notifications). */
+  listenChannel?: string
+  safetyPollMs: number
+  redisUrl?: string
+  /** Prefix of every Redis key and channel: instances that share one must share it, others must not. */
+  redisPrefix: string
+  log: Pick<Console, 'warn' | 'error'>
+  /** How often an instance without Redis repeats that it is without (its peers forget after 3×). */
+  downRepeatMs?: number
+}
+
+export function createSignals(sql: Sql, hub: Hub, registry: Registry, options: SignalsOptions): Signals {
+  const onError = (error: unknown) => options.log.error('herald:', error)
+  const wakes = createPgTransport(sql, hub, {
+    channel: options.listenChannel ?? options.channel,
+    safetyPollMs: options.safetyPollMs,
+    onError,
+  })
+  const generationChannel = options.channel + '_generation'
+  const pgGenerations = createPgGenerations(sql, registry, { channel: generationChannel })
+  const redis = options.redisUrl ? createRedisSignals(sql, hub, registry, { ...options, redisUrl: options.redisUrl }, wakes.catchUp) : undefined
+  const unlisten: (() => Promise<void>)[] = []
+
+  async function listenForGenerations() {
+    let listens = 0
+    const listening = await sql.listen(
+      generationChannel,
+      (payload) => registry.supersede(...announcement(payload)),
+      // A reconnected LISTEN may have missed announcements: compare with the counter.
+      () => listens++ > 0 && pgGenerations.catchUp().catch(onError),
+    )
+    unlisten.push(listening.unlisten)
+  }
+
+  return {
+    async nextGeneration(userId) {
+      if (redis?.usable()) {
+        try {
+          return await redis.generations.next(userId)
+        } catch {
+          // Redis went away mid-call: PostgreSQL answers, and its NOTIFY reaches every instance.
+        }
+      }
+      return pgGenerations.next(userId)
+    },
+    quietCommits: () => redis?.usable() ?? false,
+    async announce(userIds) {
+      if (userIds.length === 0) return
+      try {
+        if (!redis) throw new Error('no Redis')
+        await redis.publishWake(userIds)
+      } catch {
+        // Never throws: the alarms are committed, and a failed publish would be retried as a duplicate.
+        // If PostgreSQL fails too, the catch-up on reconnect and the safety poll find them.
+        await sql`select pg_notify(${options.channel}, u) from unnest(${userIds}::text[]) u`.catch(onError)
+      }
+    },
+    catchUp: () => wakes.catchUp(),
+    get backend(): Backend {
+      if (!redis) return 'postgres'
+      return redis.link.up ? 'redis' : 'postgres (Redis unreachable)'
+    },
+    async start() {
+      await wakes.start()
+      await listenForGenerations()
+      if (redis) unlisten.push(await redis.start())
+    },
+    async stop() {
+      redis?.link.stop()
+      await Promise.all([wakes.stop(), ...unlisten.map((stop) => stop().catch(() => {}))])
+    },
+  }
+}
+
+type RedisSignals = {
+  link: RedisLink
+  generations: Generations
+  /** Connected, and no peer has said it is not. */
+  usable(): boolean
+  publishWake(userIds: string[]): Promise<void>
+  /** Connects (or starts retrying) and listens to peers; returns how to stop listening. */
+  start(): Promise<() => Promise<void>>
+}
+
+function createRedisSignals(
+  sql: Sql,
+  hub: Hub,
+  registry: Registry,
+  options: SignalsOptions & { redisUrl: string },
+  catchUpWakes: () => Promise<number>,
+): RedisSignals {
+  const { log, redisPrefix: prefix, downRepeatMs = 2000 } = options
+  const self = crypto.randomUUID()
+  const control = options.channel + '_control'
+  const channels = { generation: prefix + 'generation', wake: prefix + 'wake' }
+  /** Peers that said they cannot reach Redis, until when we believe them. */
+  const peersDown = new Map<string, number>()
+  let downTimer: ReturnType<typeof setInterval> | undefined
+  const onError = (error: unknown) => log.error('herald:', error)
+
+  const link = createRedisLink({
+    url: options.redisUrl,
+    channels: [channels.generation, channels.wake],
+    onMessage(message, channel) {
+      if (channel === channels.wake) for (const userId of JSON.parse(message) as string[]) hub.wakeUser(userId)
+      else registry.supersede(...announcement(message))
+    },
+    onDown(error) {
+      log.warn(`herald: Redis is unreachable (${error.message}); signalling through PostgreSQL until it is back`)
+      tell('down')
+      // Repeat, and look for alarms that peers committed quietly before they heard.
+      downTimer ??= setInterval(() => {
+        tell('down')
+        catchUpWakes().catch(onError)
+      }, downRepeatMs)
+      downTimer.unref?.()
+      catchUpWakes().catch(onError)
+    },
+    onUp() {
+      if (!downTimer) return // the first connection: nothing was missed
+      log.warn('herald: Redis is reachable again; signalling through Redis')
+      clearInterval(downTimer)
+      downTimer = undefined
+      tell('up')
+      catchUpWakes().catch(onError)
+      generations.catchUp().catch(onError)
+    },
+  })
+  const generations = createRedisGenerations(link, registry, { prefix, channel: channels.generation })
+
+  function tell(state: 'down' | 'up') {
+    sql`select pg_notify(${control}, ${state + ' ' + self})`.catch(onError)
+  }
+
+  function heard(payload: string) {
+    const [state, peer] = payload.split(' ') as [string, string]
+    if (peer === self) return
+    if (state === 'down') peersDown.set(peer, Date.now() + 3 * downRepeatMs)
+    else peersDown.delete(peer)
+  }
+
+  function anyPeerDown(): boolean {
+    const now = Date.now()
+    for (const [peer, until] of peersDown) {
+      if (until > now) return true
+      peersDown.delete(peer) // it stopped repeating: it is back, or gone
+    }
+    return false
+  }
+
+  return {
+    link,
+    generations,
+    usable: () => link.up && !anyPeerDown(),
+    async publishWake(userIds) {
+      await link.send('PUBLISH', [channels.wake, JSON.stringify(userIds)])
+    },
+    async start() {
+      const listening = await sql.listen(control, heard)
+      await link.start()
+      return async () => {
+        clearInterval(downTimer)
+        await listening.unlisten()
+      }
+    },
+  }
+}

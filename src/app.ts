@@ -77,6 +77,8 @@ export type HeraldOptions = Pick<Config, 'defaultLocale' | 'locales' | 'heartbea
   demo?: boolean
   /** Overrides the LISTEN channel (tests use it to simulate lost notifications). */
   channel?: string
+  /** How often Redis must answer a PING; a silent network is noticed after this long (tests shorten it). */
+  redisPingMs?: number
   log?: Pick<Console, 'error' | 'warn'>
 }
 
@@ -103,6 +105,7 @@ export async function createHerald(sql: Sql, heraldOptions: HeraldOptions): Prom
     safetyPollMs: options.safetyPollMs,
     redisUrl: options.redisUrl,
     redisPrefix: options.redisPrefix ?? `herald:${place.database}:${place.schema}:`,
+    redisPingMs: options.redisPingMs,
     log,
   })
   await signals.start()

@@ -41,6 +41,8 @@ export type SignalsOptions = {
   log: Pick<Console, 'warn' | 'error'>
   /** How often an instance without Redis repeats that it is without (its peers forget after 3×). */
   downRepeatMs?: number
+  /** How often Redis must answer a PING (and within how long) for the link to count as up. */
+  redisPingMs?: number
 }
 
 export function createSignals(sql: Sql, hub: Hub, registry: Registry, options: SignalsOptions): Signals {
@@ -135,6 +137,7 @@ function createRedisSignals(
   const link = createRedisLink({
     url: options.redisUrl,
     channels: [channels.generation, channels.wake],
+    pingEveryMs: options.redisPingMs,
     onMessage(message, channel) {
       if (channel === channels.wake) for (const userId of JSON.parse(message) as string[]) hub.wakeUser(userId)
       else registry.supersede(...announcement(message))

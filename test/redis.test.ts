@@ -250,6 +250,21 @@ describe('one instance loses Redis, the other keeps it', () => {
   }, 30_000)
 })
 
+describe('a silent network', () => {
+  test('Redis that stops answering without closing is noticed by PING, and the link comes back', async () => {
+    await using redis = await ownRedis()
+    await using proxy = await proxyTo(redis.port)
+    const log = recorder()
+    await using h = await testHerald('redis_silent', { redisUrl: proxy.url, redisPrefix: 'silent:', redisPingMs: 200, log })
+    expect(h.herald.signals.backend).toBe('redis')
+    proxy.stall()
+    await until(() => log.lines.some((line) => line.includes('did not answer a PING')), 'the PING to go unanswered', 5000)
+    expect(h.herald.signals.backend).toBe('postgres (Redis unreachable)')
+    proxy.mend()
+    await until(() => h.herald.signals.backend === 'redis', 'the link to come back', 10_000)
+  })
+})
+
 describe('Redis unreachable at start', () => {
   test('Herald starts anyway, warns once, and signals through PostgreSQL', async () => {
     const closed = await ownRedis()

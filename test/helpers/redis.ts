@@ -61,8 +61,10 @@ export type Proxy = {
   url: string
   /** Closes every connection and refuses new ones, as a network cut would. */
   cut(): void
-  /** Accepts again. */
+  /** Accepts again, and forwards again after a stall. */
   mend(): void
+  /** Keeps every connection open but forwards nothing: a network that drops packets silently. */
+  stall(): void
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -72,6 +74,7 @@ export async function proxyTo(target: number): Promise<Proxy> {
   const port = await freePort()
   const open = new Set<Socket<Pipe>>()
   let listener: TCPSocketListener<Pipe> | undefined
+  let stalled = false
 
   function listen() {
     listener = Bun.listen<Pipe>({
@@ -91,7 +94,7 @@ export async function proxyTo(target: number): Promise<Proxy> {
                 open.add(server)
                 for (const chunk of client.data.pending) server.write(chunk)
               },
-              data: (server, chunk) => void server.data.peer?.write(chunk),
+              data: (server, chunk) => void (stalled || server.data.peer?.write(chunk)),
               close(server) {
                 open.delete(server)
                 server.data.peer?.end()
@@ -101,6 +104,7 @@ export async function proxyTo(target: number): Promise<Proxy> {
           }).catch(() => client.end())
         },
         data(client, chunk) {
+          if (stalled) return
           if (client.data.peer) client.data.peer.write(chunk)
           else client.data.pending.push(new Uint8Array(chunk))
         },
@@ -124,7 +128,13 @@ export async function proxyTo(target: number): Promise<Proxy> {
   return {
     url: `redis://127.0.0.1:${port}`,
     cut,
-    mend: listen,
+    mend() {
+      stalled = false
+      if (!listener) listen()
+    },
+    stall() {
+      stalled = true
+    },
     [Symbol.asyncDispose]: async () => cut(),
   }
 }

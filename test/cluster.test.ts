@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { alive } from '../src/embedded'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
+import { connectionOwners } from './helpers/process'
 import { readSse } from './helpers/sse'
 
 let db: TestDb
@@ -18,7 +19,10 @@ function freePort(): number {
   return port
 }
 
-/** Runs the cluster and keeps reading its output; `waitFor` resolves once a pattern has appeared `times` times. */
+/**
+ * Runs the cluster and keeps reading its output; `waitFor` resolves once a pattern has appeared
+ * `times` times, and fails if the cluster exits first or `timeoutMs` passes.
+ */
 function startCluster(port: number) {
   const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
     cwd: new URL('..', import.meta.url).pathname,
@@ -39,15 +43,40 @@ function startCluster(port: number) {
   }
   void read(proc.stdout)
   void read(proc.stderr)
-  async function waitFor(pattern: RegExp, times = 1): Promise<RegExpMatchArray[]> {
+  async function waitFor(pattern: RegExp, times = 1, timeoutMs = 15_000): Promise<RegExpMatchArray[]> {
+    const deadline = performance.now() + timeoutMs
     for (;;) {
       const found = [...out.matchAll(new RegExp(pattern, 'g'))]
       if (found.length >= times) return found
       if (proc.exitCode !== null) throw new Error(`the cluster exited:\n${out}`)
-      await new Promise<void>((resolve) => waiters.push(resolve))
+      if (performance.now() >= deadline) throw new Error(`timed out waiting for ${pattern} ×${times}:\n${out}`)
+      let timer: Timer | undefined
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve)
+        timer = setTimeout(resolve, deadline - performance.now())
+      })
+      clearTimeout(timer)
     }
   }
-  return { proc, waitFor, output: () => out }
+  /**
+   * SIGTERM and the supervisor's exit. One that has not exited 10 s later is killed, and so is
+   * every worker it started (by pid), so no worker outlives a failed test.
+   */
+  async function stop(): Promise<number | null> {
+    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
+    proc.kill('SIGTERM')
+    const timer = setTimeout(() => {
+      for (const [, pid] of out.matchAll(/worker \d+ started \(pid (\d+)\)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), 'SIGKILL')
+      proc.kill('SIGKILL')
+    }, 10_000)
+    try {
+      return await proc.exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  return { proc, waitFor, stop, output: () => out }
 }
 
 test('two workers share a port; a killed worker is restarted; streams supersede across workers; SIGTERM stops all', async () => {
@@ -84,9 +113,214 @@ test('two workers share a port; a killed worker is restarted; streams supersede 
     const workers = [pids[1]!, Number(restarted[2]![1])]
     await until(() => workers.every((pid) => !alive(pid)), 'every worker to exit', 5000)
   } finally {
-    cluster.proc.kill('SIGKILL')
+    await cluster.stop()
   }
 }, 60_000)
+
+/**
+ * One alarm for `userId` per round, sent again on a network error (say, on a pooled connection to
+ * the killed worker) or a 5xx: its key makes a retry whose first attempt did commit return that alarm
+ * (200) instead of storing a second one.
+ */
+async function publish(url: string, userId: string, round: number): Promise<number> {
+  const body = JSON.stringify({ userId, messages: { en: `round ${round}` }, data: { round }, key: `round-${round}` })
+  let failure: unknown
+  for (let attempt = 0; attempt < 10; attempt++) {
+    if (attempt > 0) await Bun.sleep(20 * attempt) // the publisher's back-off, not a wait for an event
+    try {
+      const response = await fetch(`${url}/alarms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5000),
+      })
+      if (response.status === 201 || response.status === 200) return ((await response.json()) as { seq: number }).seq
+      failure = new Error(`POST /alarms for ${userId}: ${response.status} ${await response.text()}`)
+      if (response.status < 500) break
+    } catch (error) {
+      failure = error
+    }
+  }
+  throw failure
+}
+
+const MAX_FAILURES_IN_A_ROW = 10
+const MAX_STREAMS = 20
+
+/**
+ * A client that behaves like `EventSource`: when its stream ends or fails, it connects again to the
+ * same address with `Last-Event-ID` set to the last `id:` it received (before any alarm: the `since`
+ * of its first `ready`), after a short back-off, at most MAX_FAILURES_IN_A_ROW times in a row.
+ * `offlineUntil` holds its first reconnect, as a client whose network is down: the test decides when
+ * it comes back, instead of racing a timer.
+ */
+function resumingClient(url: string, userId: string, offlineUntil: Promise<void>) {
+  const controller = new AbortController()
+  const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve()))
+  let lastEventId: string | null = null
+  const client = {
+    userId,
+    /** Every alarm, and which of the client's streams (0 = the first) brought it. */
+    received: [] as { seq: number; round: number; stream: number }[],
+    /** Every stream that opened: the cursor the client resumed after, the `since` its `ready` gave. */
+    streams: [] as { lastEventId: string | null; since: number }[],
+    /** Open streams that ended or failed under the client. */
+    cuts: 0,
+    /** What a correct cluster never does here: a superseded or expired stream, retries run out. */
+    problems: [] as string[],
+    done: Promise.resolve(),
+    close() {
+      controller.abort()
+      return client.done
+    },
+  }
+  const failures: string[] = []
+  client.done = (async () => {
+    const more = () => failures.length < MAX_FAILURES_IN_A_ROW && client.streams.length < MAX_STREAMS
+    while (!controller.signal.aborted && more()) {
+      let open = false
+      try {
+        const headers: Record<string, string> = lastEventId === null ? {} : { 'last-event-id': lastEventId }
+        const response = await fetch(`${url}/connection/${userId}`, { headers, signal: controller.signal })
+        if (response.status !== 200) throw new Error(`${response.status} ${await response.text()}`)
+        const sse = readSse(response)
+        for (let event = await sse.nextEvent(); event; event = await sse.nextEvent()) {
+          if (event.event === 'ready') {
+            const { since } = JSON.parse(event.data!) as { since: number }
+            client.streams.push({ lastEventId, since })
+            lastEventId ??= String(since)
+            open = true
+            failures.length = 0
+          } else if (event.event === 'alarm') {
+            const alarm = JSON.parse(event.data!) as { seq: number; data: { round: number } }
+            const stream = client.streams.length - 1
+            client.received.push({ seq: alarm.seq, round: alarm.data.round, stream })
+            lastEventId = event.id!
+          } else {
+            client.problems.push(`unexpected event: ${event.raw}`)
+            return
+          }
+        }
+        failures.push('the stream ended')
+      } catch (error) {
+        if (controller.signal.aborted) return
+        failures.push(String(error))
+      }
+      if (open && ++client.cuts === 1) await Promise.race([offlineUntil, aborted])
+      // The client's own back-off (an EventSource waits the server's `retry:`, 2 s; this one less, so
+      // the test stays short). Nothing is synchronised by it.
+      if (!controller.signal.aborted) await Bun.sleep(Math.min(20 * 2 ** failures.length, 500))
+    }
+    if (!controller.signal.aborted) client.problems.push(`gave up: ${failures.join('; ')}`)
+  })()
+  return client
+}
+
+type Client = ReturnType<typeof resumingClient>
+
+// /proc tells which worker accepted each stream; and only Linux spreads a reusePort group's
+// connections between its processes.
+test.skipIf(process.platform !== 'linux')(
+  'clients of a worker killed with SIGKILL reconnect to another and resume: every alarm once, in order',
+  async () => {
+    const port = freePort()
+    const url = `http://127.0.0.1:${port}`
+    const cluster = startCluster(port)
+    const clients: Client[] = []
+    const offline = Promise.withResolvers<void>()
+    try {
+      await cluster.waitFor(/listening on/, 2)
+      const pids = (await cluster.waitFor(/worker \d+ started \(pid (\d+)\)/, 2)).map((m) => Number(m[1]))
+      const [victim, survivor] = pids as [number, number]
+
+      // Streams opened one at a time, each on a new connection (the ones before it are busy
+      // streaming): the one connection that appears with it is its own, and its owner its worker.
+      const workerOf = new Map<Client, number>()
+      let before = connectionOwners(port, pids)
+      for (let i = 0; i < 40; i++) {
+        const client = resumingClient(url, `resumer-${i}`, offline.promise)
+        clients.push(client)
+        const settled = () => client.streams.length > 0 || client.problems.length > 0
+        await until(settled, `${client.userId}'s stream`, 5000)
+        expect(client.problems).toEqual([])
+        const after = connectionOwners(port, pids)
+        const appeared = [...after].filter(([clientPort]) => !before.has(clientPort))
+        expect(appeared).toHaveLength(1)
+        workerOf.set(client, appeared[0]![1])
+        before = after
+      }
+      const onVictim = clients.filter((client) => workerOf.get(client) === victim)
+      const onSurvivor = clients.filter((client) => workerOf.get(client) === survivor)
+      // The kernel hashes each connection to a worker: 40 all on one would be a 1 in 2^39 chance.
+      expect(onVictim.length).toBeGreaterThan(0)
+      expect(onSurvivor.length).toBeGreaterThan(0)
+
+      const published = new Map<string, number[]>(clients.map((client) => [client.userId, []]))
+      const publishRound = (round: number) =>
+        Promise.all(
+          clients.map(async ({ userId }) => {
+            published.get(userId)![round - 1] = await publish(url, userId, round)
+          }),
+        )
+      const delivered = (count: number) =>
+        until(
+          () => clients.every((client) => client.received.length >= count || client.problems.length > 0),
+          `${count} alarms on every client`,
+          15_000,
+        )
+
+      await publishRound(1)
+      await delivered(1)
+      await publishRound(2) // committed, but not awaited on the streams: the kill may beat some
+      process.kill(victim, 'SIGKILL')
+      await cluster.waitFor(/exited with SIGKILL; restarting/)
+      await until(() => onVictim.every((client) => client.cuts > 0), "the killed worker's streams to end", 5000)
+      // While those clients are offline (and the killed worker, most likely, not back yet: nothing
+      // depends on it): they can only get these by resuming.
+      await publishRound(3)
+      offline.resolve()
+      await delivered(3)
+      const restarted = await cluster.waitFor(/worker \d+ started \(pid (\d+)\)/, 3)
+      expect(Number(restarted[2]![1])).not.toBe(victim)
+      await cluster.waitFor(/listening on/, 3)
+      await publishRound(4) // both workers up again
+      await delivered(4)
+      await Promise.all(clients.map((client) => client.close()))
+
+      // Every user: each alarm published for it, once, in seq order, whichever worker served it.
+      expect(
+        clients.map(({ userId, received, problems }) => ({
+          userId,
+          seqs: received.map((alarm) => alarm.seq),
+          rounds: received.map((alarm) => alarm.round),
+          problems,
+        })),
+      ).toEqual(
+        clients.map(({ userId }) => ({ userId, seqs: published.get(userId)!, rounds: [1, 2, 3, 4], problems: [] })),
+      )
+      // The killed worker's streams were cut, and resumed exactly after the last id each had: the
+      // alarms of round 3 came on the resumed stream. The survivor's streams never noticed.
+      for (const client of onVictim) {
+        expect(client.cuts).toBe(1)
+        expect(client.streams).toHaveLength(2)
+        const lastBeforeCut = client.received.filter((alarm) => alarm.stream === 0).at(-1)!.seq
+        expect(client.streams[1]!.lastEventId).toBe(String(lastBeforeCut))
+        expect(client.streams[1]!.since).toBe(lastBeforeCut)
+        expect(client.received.find((alarm) => alarm.round === 3)?.stream).toBe(1)
+      }
+      for (const client of onSurvivor) {
+        expect(client.cuts).toBe(0)
+        expect(client.streams).toHaveLength(1)
+      }
+      expect(await cluster.stop()).toBe(0)
+    } finally {
+      offline.resolve()
+      await Promise.all(clients.map((client) => client.close()))
+      await cluster.stop()
+    }
+  },
+  60_000,
+)
 
 test('cluster mode refuses PORT=0: the workers must share one port', async () => {
   const proc = Bun.spawn([process.execPath, 'src/main.ts'], {

@@ -1,4 +1,6 @@
-// A Herald entry (src/main.ts, src/dev.ts) as a real process, as a newcomer runs it.
+// A Herald entry (src/main.ts, src/dev.ts) as a real process, as a newcomer runs it, and which
+// process holds a connection.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 export type Started = {
   proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>
@@ -35,4 +37,40 @@ export async function startEntry(entry: string, env: Record<string, string | und
     return out
   })()
   return { proc, url: head.match(/listening on (\S+)/)![1]!, out: head, output: () => rest }
+}
+
+/**
+ * Which of `pids` holds each established TCP connection accepted on `port`, keyed by the client's
+ * port (Linux only: /proc). How a test learns which worker of a cluster serves a connection,
+ * without the server saying so.
+ */
+export function connectionOwners(port: number, pids: readonly number[]): Map<number, number> {
+  const ownerOf = new Map<string, number>() // socket inode → pid
+  for (const pid of pids)
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const inode = readlinkOrNull(`/proc/${pid}/fd/${fd}`)?.match(/^socket:\[(\d+)\]$/)?.[1]
+      if (inode) ownerOf.set(inode, pid)
+    }
+  const owners = new Map<number, number>()
+  // sl local_address rem_address st … inode; addresses are hex "ADDR:PORT", st 01 = ESTABLISHED.
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/)
+    if (fields.length < 10 || fields[3] !== '01') continue
+    const pid = ownerOf.get(fields[9]!)
+    if (pid !== undefined && portOf(fields[1]!) === port) owners.set(portOf(fields[2]!), pid)
+  }
+  return owners
+}
+
+function portOf(address: string): number {
+  return parseInt(address.slice(address.indexOf(':') + 1), 16)
+}
+
+/** A descriptor may close between listing and reading it. */
+function readlinkOrNull(path: string): string | null {
+  try {
+    return readlinkSync(path)
+  } catch {
+    return null
+  }
 }

@@ -13,7 +13,7 @@ import { createRedisLink, type RedisLink } from './redis'
 import type { Registry } from './registry'
 import { createPgTransport, type Hub } from './wake'
 
-export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)'
+export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)' | 'postgres (another instance cannot reach Redis)'
 
 export type Signals = {
   /** The user's next generation: higher than any given before, on any instance. */
@@ -94,7 +94,8 @@ export function createSignals(sql: Sql, hub: Hub, registry: Registry, options: S
     catchUp: () => wakes.catchUp(),
     get backend(): Backend {
       if (!redis) return 'postgres'
-      return redis.link.up ? 'redis' : 'postgres (Redis unreachable)'
+      if (!redis.link.up) return 'postgres (Redis unreachable)'
+      return redis.usable() ? 'redis' : 'postgres (another instance cannot reach Redis)'
     },
     async start() {
       await wakes.start()
@@ -126,7 +127,7 @@ function createRedisSignals(
   catchUpWakes: () => Promise<number>,
 ): RedisSignals {
   const { log, redisPrefix: prefix, downRepeatMs = 2000 } = options
-  const self = crypto.randomUUID()
+  const self = crypto.randomUUID().slice(0, 8)
   const control = options.channel + '_control'
   const channels = { generation: prefix + 'generation', wake: prefix + 'wake' }
   /** Peers that said they cannot reach Redis, until when we believe them. */
@@ -165,15 +166,19 @@ function createRedisSignals(
   })
   const generations = createRedisGenerations(link, registry, { prefix, channel: channels.generation })
 
+  // One after the other: a repeated 'down' still in flight must not arrive after the 'up'.
+  let telling = Promise.resolve()
   function tell(state: 'down' | 'up') {
-    sql`select pg_notify(${control}, ${state + ' ' + self})`.catch(onError)
+    telling = telling.then(() => sql`select pg_notify(${control}, ${state + ' ' + self})`).then(() => {}, onError)
   }
 
   function heard(payload: string) {
     const [state, peer] = payload.split(' ') as [string, string]
     if (peer === self) return
-    if (state === 'down') peersDown.set(peer, Date.now() + 3 * downRepeatMs)
-    else peersDown.delete(peer)
+    if (state === 'down') {
+      if (!peersDown.has(peer)) log.warn(`herald: instance ${peer} cannot reach Redis; signalling through PostgreSQL while it cannot`)
+      peersDown.set(peer, Date.now() + 3 * downRepeatMs)
+    } else if (peersDown.delete(peer)) log.warn(`herald: instance ${peer} reaches Redis again`)
   }
 
   function anyPeerDown(): boolean {

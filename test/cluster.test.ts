@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { alive } from '../src/embedded'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
-import { connectionOwners } from './helpers/process'
+import { connectionOwners, runHerald } from './helpers/process'
 import { readSse } from './helpers/sse'
 
 let db: TestDb
@@ -19,64 +19,8 @@ function freePort(): number {
   return port
 }
 
-/**
- * Runs the cluster and keeps reading its output; `waitFor` resolves once a pattern has appeared
- * `times` times, and fails if the cluster exits first or `timeoutMs` passes.
- */
 function startCluster(port: number) {
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: { ...process.env, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2' },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  let out = ''
-  const waiters: (() => void)[] = []
-  const read = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder()
-    const reader = stream.getReader()
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-      out += decoder.decode(chunk.value)
-      for (const wake of waiters.splice(0)) wake()
-    }
-    for (const wake of waiters.splice(0)) wake()
-  }
-  void read(proc.stdout)
-  void read(proc.stderr)
-  async function waitFor(pattern: RegExp, times = 1, timeoutMs = 15_000): Promise<RegExpMatchArray[]> {
-    const deadline = performance.now() + timeoutMs
-    for (;;) {
-      const found = [...out.matchAll(new RegExp(pattern, 'g'))]
-      if (found.length >= times) return found
-      if (proc.exitCode !== null) throw new Error(`the cluster exited:\n${out}`)
-      if (performance.now() >= deadline) throw new Error(`timed out waiting for ${pattern} ×${times}:\n${out}`)
-      let timer: Timer | undefined
-      await new Promise<void>((resolve) => {
-        waiters.push(resolve)
-        timer = setTimeout(resolve, deadline - performance.now())
-      })
-      clearTimeout(timer)
-    }
-  }
-  /**
-   * SIGTERM and the supervisor's exit. One that has not exited 10 s later is killed, and so is
-   * every worker it started (by pid), so no worker outlives a failed test.
-   */
-  async function stop(): Promise<number | null> {
-    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
-    proc.kill('SIGTERM')
-    const timer = setTimeout(() => {
-      for (const [, pid] of out.matchAll(/worker \d+ started \(pid (\d+)\)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), 'SIGKILL')
-      proc.kill('SIGKILL')
-    }, 10_000)
-    try {
-      return await proc.exited
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-  return { proc, waitFor, stop, output: () => out }
+  return runHerald({ ...process.env, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2' })
 }
 
 test('two workers share a port; a killed worker is restarted; streams supersede across workers; SIGTERM stops all', async () => {

@@ -7,8 +7,9 @@ import { createRedisGenerations } from '../src/generations'
 import { createRedisLink } from '../src/redis'
 import { createRegistry } from '../src/registry'
 import { startServer, type RunningServer } from '../src/server'
-import type { TestDb } from './helpers/db'
+import { testDb, type TestDb } from './helpers/db'
 import { nextAlarm, ready, testHerald, until, type TestHerald } from './helpers/herald'
+import { runHerald, type Watched } from './helpers/process'
 import { ownRedis, proxyTo, type OwnRedis, type Proxy } from './helpers/redis'
 import { readSse } from './helpers/sse'
 
@@ -169,46 +170,66 @@ describe("with the machine's Redis", () => {
   })
 })
 
-describe('Redis restarts under open streams', () => {
+describe('Redis restarts under open streams (two Herald processes)', () => {
+  let db: TestDb
   let redis: OwnRedis
-  let p: Pair
+  const processes: Watched[] = []
   beforeAll(async () => {
+    db = await testDb('redis_restart')
     redis = await ownRedis()
-    p = await pair('redis_restart', redis.url)
   })
   afterAll(async () => {
-    await unpair(p)
+    await Promise.all(processes.map((proc) => proc.stop()))
     await redis.stop()
+    await db[Symbol.asyncDispose]()
   })
 
+  async function start() {
+    const proc = runHerald({
+      ...process.env,
+      DATABASE_URL: db.url,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      REDIS_URL: redis.url,
+      HERALD_REDIS_PREFIX: 'restart:', // its own redis-server: no one else's keys
+      HERALD_SAFETY_POLL_MS: '86400000', // nothing arrives by the safety net here
+    })
+    processes.push(proc)
+    const [[, url]] = (await proc.waitFor(/listening on (\S+)/)) as [RegExpMatchArray]
+    return { proc, url: url! }
+  }
+
   test('streams keep receiving and supersede keeps working through PostgreSQL, with a warning; then Redis is used again', async () => {
-    const steady = await subscribeTo(p.a, 'steady')
+    const [a, b] = await Promise.all([start(), start()])
+    expect((await health(a)).signals).toBe('redis')
+    const steady = await subscribeTo(a, 'steady')
     await ready(steady)
-    await publishTo(p.b, 'steady', 'before')
+    expect(await publishNotified(db, b, 'steady', 'before')).toBe(false)
     expect((await nextAlarm(steady)).message).toBe('before')
 
     await redis.stop()
-    const warned = (log: Log) => log.lines.some((line) => line.includes('Redis is unreachable'))
-    await until(() => warned(p.logA) && warned(p.logB), 'both instances to warn', 5000)
-    expect((await health(p.a)).signals).toBe('postgres (Redis unreachable)')
-    expect(await publishNotified(p.db, p.b, 'steady', 'while Redis is down')).toBe(true)
+    await Promise.all([a, b].map(({ proc }) => proc.waitFor(/Redis is unreachable/)))
+    expect((await health(a)).signals).toBe('postgres (Redis unreachable)')
+    expect(await publishNotified(db, b, 'steady', 'while Redis is down')).toBe(true)
     expect((await nextAlarm(steady)).message).toBe('while Redis is down')
-    await supersedeAcross(p.a, p.b, 'roamer')
-    await supersedeAcross(p.b, p.a, 'roamer')
-    expect(await p.db.sql`select 1 from user_generations where user_id = 'roamer'`).toHaveLength(1)
+    await supersedeAcross(a, b, 'roamer')
+    await supersedeAcross(b, a, 'roamer')
+    expect(await db.sql`select 1 from user_generations where user_id = 'roamer'`).toHaveLength(1)
 
     await redis.start() // empty: it kept nothing, not even the counters
-    const back = (log: Log) => log.lines.some((line) => line.includes('Redis is reachable again'))
-    await until(() => back(p.logA) && back(p.logB), 'both instances to reconnect', 10_000)
-    await until(() => p.a.herald.signals.quietCommits() && p.b.herald.signals.quietCommits(), 'Redis to be used again', 10_000)
+    // Each is back, and has heard that the other is.
+    await Promise.all([a, b].map(({ proc }) => proc.waitFor(/Redis is reachable again/, 1, 10_000)))
+    await Promise.all([a, b].map(({ proc }) => proc.waitFor(/instance \w+ reaches Redis again/, 1, 10_000)))
+    expect((await health(a)).signals).toBe('redis')
+    expect((await health(b)).signals).toBe('redis')
     // Quiet commits reach A only through its Redis subscription: it subscribed again.
-    expect(await publishNotified(p.db, p.b, 'steady', 'after')).toBe(false)
+    expect(await publishNotified(db, b, 'steady', 'after')).toBe(false)
     expect((await nextAlarm(steady)).message).toBe('after')
     // The counters started over in Redis, but the clock keeps every new number above the old ones.
-    await supersedeAcross(p.a, p.b, 'roamer')
-    await supersedeAcross(p.b, p.a, 'roamer')
+    await supersedeAcross(a, b, 'roamer')
+    await supersedeAcross(b, a, 'roamer')
     await steady.cancel()
-  }, 30_000)
+  }, 40_000)
 })
 
 describe('one instance loses Redis, the other keeps it', () => {
@@ -234,8 +255,9 @@ describe('one instance loses Redis, the other keeps it', () => {
     proxy.cut()
     await until(() => p.logA.lines.some((line) => line.includes('Redis is unreachable')), 'A to warn', 5000)
     await until(() => !p.b.herald.signals.quietCommits(), 'B to hear that A lost Redis', 5000)
-    expect(p.logB.lines.filter((line) => line.includes('Redis'))).toEqual([]) // B itself is fine
-    expect((await health(p.b)).signals).toBe('redis')
+    // B itself is fine: it only heard about A.
+    expect(p.logB.lines.filter((line) => line.includes('Redis'))).toEqual([expect.stringMatching(/instance \w+ cannot reach Redis/)])
+    expect((await health(p.b)).signals).toBe('postgres (another instance cannot reach Redis)')
     expect(await publishNotified(p.db, p.b, 'cut-off', 'reaches A anyway')).toBe(true)
     expect((await nextAlarm(onA)).message).toBe('reaches A anyway')
     await supersedeAcross(p.a, p.b, 'split')
@@ -244,6 +266,8 @@ describe('one instance loses Redis, the other keeps it', () => {
     proxy.mend()
     await until(() => p.logA.lines.some((line) => line.includes('Redis is reachable again')), 'A to reconnect', 10_000)
     await until(() => p.b.herald.signals.quietCommits(), 'B to hear that A is back', 5000)
+    expect(p.logB.lines.at(-1)).toMatch(/instance \w+ reaches Redis again/)
+    expect((await health(p.b)).signals).toBe('redis')
     expect(await publishNotified(p.db, p.b, 'cut-off', 'through Redis again')).toBe(false)
     expect((await nextAlarm(onA)).message).toBe('through Redis again')
     await onA.cancel()

@@ -1,6 +1,7 @@
 // A Herald entry (src/main.ts, src/dev.ts) as a real process, as a newcomer runs it, and which
 // process holds a connection.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { alive } from '../../src/embedded'
 
 export type Started = {
   proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>
@@ -73,4 +74,70 @@ function readlinkOrNull(path: string): string | null {
   } catch {
     return null
   }
+}
+
+export type Watched = {
+  proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>
+  /** Resolves once `pattern` has appeared `times` times in its output; fails if it exits first or time runs out. */
+  waitFor(pattern: RegExp, times?: number, timeoutMs?: number): Promise<RegExpMatchArray[]>
+  /**
+   * SIGTERM, and its exit code. One that has not exited 10 s later is killed, and so is every
+   * worker it started (by pid), so no process outlives a failed test.
+   */
+  stop(): Promise<number | null>
+  output(): string
+}
+
+/** `bun src/main.ts` (a single Herald, or a cluster's supervisor) with its stdout and stderr read as they come. */
+export function runHerald(env: Record<string, string | undefined>): Watched {
+  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: env as Record<string, string>,
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  let out = ''
+  const waiters: (() => void)[] = []
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder()
+    const reader = stream.getReader()
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      out += decoder.decode(chunk.value)
+      for (const wake of waiters.splice(0)) wake()
+    }
+    for (const wake of waiters.splice(0)) wake()
+  }
+  void read(proc.stdout)
+  void read(proc.stderr)
+  async function waitFor(pattern: RegExp, times = 1, timeoutMs = 15_000): Promise<RegExpMatchArray[]> {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const found = [...out.matchAll(new RegExp(pattern, 'g'))]
+      if (found.length >= times) return found
+      if (proc.exitCode !== null) throw new Error(`herald exited:\n${out}`)
+      if (performance.now() >= deadline) throw new Error(`timed out waiting for ${pattern} ×${times}:\n${out}`)
+      let timer: Timer | undefined
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve)
+        timer = setTimeout(resolve, deadline - performance.now())
+      })
+      clearTimeout(timer)
+    }
+  }
+  async function stop(): Promise<number | null> {
+    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
+    proc.kill('SIGTERM')
+    const timer = setTimeout(() => {
+      for (const [, pid] of out.matchAll(/worker \d+ started \(pid (\d+)\)/g))
+        if (alive(Number(pid))) process.kill(Number(pid), 'SIGKILL')
+      proc.kill('SIGKILL')
+    }, 10_000)
+    try {
+      return await proc.exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  return { proc, waitFor, stop, output: () => out }
 }

@@ -23,75 +23,73 @@ const CATCH_UP_CHUNK = 5000
 /** Redis keeps a user's counter this long after its last open; the clock covers the rest. */
 const REDIS_TTL_MS = 24 * 3600 * 1000
 
-/**
- * Hands out numbers for a batch of opens, given each user's new top: a user opened twice in one
- * batch gets consecutive numbers, in submission order.
- */
-function numberOpens(users: string[], tops: Map<string, number>, counts: Map<string, number>): number[] {
-  const given = new Map<string, number>()
-  return users.map((user) => {
-    const k = given.get(user) ?? 0
-    given.set(user, k + 1)
-    return tops.get(user)! - counts.get(user)! + 1 + k
-  })
+type Counter = {
+  /** Adds each user's opens (user → count) to its counter; answers each user's new top. */
+  bump(counts: Map<string, number>): Promise<Map<string, number>>
+  /** The counters of these users, where known. */
+  read(users: string[]): Promise<[userId: string, generation: number][]>
 }
 
-function countOpens(users: string[]): Map<string, number> {
-  const counts = new Map<string, number>()
-  for (const user of users) counts.set(user, (counts.get(user) ?? 0) + 1)
-  return counts
-}
-
-/** Supersedes local holders behind `latest`; returns how many it ended. */
-function supersedeBehind(registry: Registry, latest: Iterable<[string, number]>): number {
-  let ended = 0
-  for (const [userId, generation] of latest) if (registry.supersede(userId, generation)) ended++
-  return ended
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
-
-/** The counter in `user_generations`, announced with NOTIFY on `channel`. */
-export function createPgGenerations(sql: Sql, registry: Registry, { channel }: { channel: string }): Generations {
+/** Batches opens per event-loop turn into one bump, and compares local streams with the counter on catch-up. */
+function generationsOn(counter: Counter, registry: Registry): Generations {
   const stats: BatchStats = { queries: 0, requests: 0 }
   const bumps = createBatcher<string, number>(
     async (users) => {
-      const counts = countOpens(users)
-      const rows = await sql<{ user_id: string; generation: string }[]>`
-        with input as (
-          select u as user_id, count(*)::int8 as n from unnest(${users}::text[]) u group by u
-        ), clock as (
-          select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now
-        ), bumped as (
-          insert into user_generations as g (user_id, generation)
-          select user_id, now + n - 1 from input, clock
-          on conflict (user_id) do update
-            set generation = greatest(g.generation + excluded.generation - (select now from clock) + 1, excluded.generation)
-          returning g.user_id, g.generation
-        )
-        select user_id, generation, pg_notify(${channel}, generation || ' ' || user_id) from bumped`
-      return numberOpens(users, new Map(rows.map((row) => [row.user_id, Number(row.generation)])), counts)
+      const counts = new Map<string, number>()
+      for (const user of users) counts.set(user, (counts.get(user) ?? 0) + 1)
+      const tops = await counter.bump(counts)
+      // A user opened twice in one batch gets consecutive numbers, in submission order.
+      const given = new Map<string, number>()
+      return users.map((user) => {
+        const k = given.get(user) ?? 0
+        given.set(user, k + 1)
+        return tops.get(user)! - counts.get(user)! + 1 + k
+      })
     },
     { maxBatch: 1000, maxInFlight: 2, stats },
   )
-
   return {
     stats,
     next: (userId) => bumps.submit(userId),
     async catchUp() {
+      const users = [...registry.users()]
       let ended = 0
-      for (const users of chunks([...registry.users()], CATCH_UP_CHUNK)) {
-        const rows = await sql<{ user_id: string; generation: string }[]>`
-          select user_id, generation from user_generations where user_id = any(${users}::text[])`
-        ended += supersedeBehind(registry, rows.map((row) => [row.user_id, Number(row.generation)]))
-      }
+      for (let i = 0; i < users.length; i += CATCH_UP_CHUNK)
+        for (const [userId, generation] of await counter.read(users.slice(i, i + CATCH_UP_CHUNK)))
+          if (registry.supersede(userId, generation)) ended++
       return ended
     },
   }
+}
+
+/** The counter in `user_generations`, announced with NOTIFY on `channel`. */
+export function createPgGenerations(sql: Sql, registry: Registry, { channel }: { channel: string }): Generations {
+  return generationsOn(
+    {
+      async bump(counts) {
+        const rows = await sql<{ user_id: string; generation: string }[]>`
+          with input as (
+            select * from unnest(${[...counts.keys()]}::text[], ${[...counts.values()]}::int8[]) as i(user_id, n)
+          ), clock as (
+            select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now
+          ), bumped as (
+            insert into user_generations as g (user_id, generation)
+            select user_id, now + n - 1 from input, clock
+            on conflict (user_id) do update
+              set generation = greatest(g.generation + excluded.generation - (select now from clock) + 1, excluded.generation)
+            returning g.user_id, g.generation
+          )
+          select user_id, generation, pg_notify(${channel}, generation || ' ' || user_id) from bumped`
+        return new Map(rows.map((row) => [row.user_id, Number(row.generation)]))
+      },
+      async read(users) {
+        const rows = await sql<{ user_id: string; generation: string }[]>`
+          select user_id, generation from user_generations where user_id = any(${users}::text[])`
+        return rows.map((row) => [row.user_id, Number(row.generation)])
+      },
+    },
+    registry,
+  )
 }
 
 /** Reads an announcement, "<generation> <userId>", from either backend. */
@@ -117,7 +115,6 @@ export function createRedisGenerations(
   registry: Registry,
   { prefix, channel }: { prefix: string; channel: string },
 ): Generations {
-  const stats: BatchStats = { queries: 0, requests: 0 }
   const key = (userId: string) => `${prefix}gen:${userId}`
 
   async function bump(userId: string, count: number): Promise<number> {
@@ -131,28 +128,16 @@ export function createRedisGenerations(
     }
   }
 
-  const bumps = createBatcher<string, number>(
-    async (users) => {
-      const counts = countOpens(users)
+  return generationsOn(
+    {
       // One call per user, pipelined by the client: a script touches one key, so it works on a
       // Redis Cluster too.
-      const tops = await Promise.all([...counts].map(async ([user, count]) => [user, await bump(user, count)] as const))
-      return numberOpens(users, new Map(tops), counts)
-    },
-    { maxBatch: 1000, maxInFlight: 2, stats },
-  )
-
-  return {
-    stats,
-    next: (userId) => bumps.submit(userId),
-    async catchUp() {
-      let ended = 0
-      for (const users of chunks([...registry.users()], CATCH_UP_CHUNK)) {
+      bump: async (counts) => new Map(await Promise.all([...counts].map(async ([user, n]) => [user, await bump(user, n)] as const))),
+      async read(users) {
         const values = (await redis.send('MGET', users.map(key))) as (string | null)[]
-        const latest = users.flatMap((user, i) => (values[i] == null ? [] : [[user, Number(values[i])] as [string, number]]))
-        ended += supersedeBehind(registry, latest)
-      }
-      return ended
+        return users.flatMap((user, i) => (values[i] == null ? [] : [[user, Number(values[i])] as [string, number]]))
+      },
     },
-  }
+    registry,
+  )
 }

@@ -61,23 +61,27 @@ async function open(command: Extract<Command, { type: 'open' }>) {
 
 async function supersede({ users, port, localAddress, lang, concurrency }: Extract<Command, { type: 'supersede' }>) {
   const samples: number[] = []
+  const reasons: string[] = []
   let missing = 0
   for (let i = 0; i < users.length; i += concurrency) {
     await Promise.all(
       users.slice(i, i + concurrency).map(async (user) => {
         const older = streams.get(user)
-        if (!older || older.ended) return void missing++
+        if (!older || older.ended) return void (missing++, reasons.push(`${user}: no open stream to supersede`))
         const ended = new Promise<number>((resolve) => supersedeWaits.set(older, resolve))
         const started = now()
         const newer = openStream({ hostname: '127.0.0.1', port, localAddress, user, path: `/connection/${user}?lang=${lang}` }, events)
         streams.set(user, newer)
         const end = await Promise.race([ended, Bun.sleep(15_000).then(() => NaN)])
-        if (Number.isNaN(end)) missing++
+        if (Number.isNaN(end)) {
+          missing++
+          reasons.push(`${user}: not ended in 15 s (${older.superseded ? 'its superseded event came' : 'no superseded event'}; newer ${newer.ready ? 'ready' : newer.ended ? 'ended' : 'not ready'})`)
+        }
         else samples.push(end - started)
       }),
     )
   }
-  send({ type: 'superseded', samples, missing })
+  send({ type: 'superseded', samples, missing, reasons: reasons.slice(0, 10) })
 }
 
 async function publish({ url, seconds, maxCount, concurrency, users }: Extract<Command, { type: 'publish' }>) {

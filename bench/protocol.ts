@@ -12,7 +12,7 @@ export type Reply =
   | { type: 'opened'; ready: number; failed: number; ms: number }
   /** Flat pairs: alarm id, arrival time (ms since the epoch, sub-millisecond). */
   | { type: 'receipts'; receipts: number[]; open: number }
-  | { type: 'superseded'; samples: number[]; missing: number }
+  | { type: 'superseded'; samples: number[]; missing: number; /** Why, for the first few missed. */ reasons: string[] }
   | { type: 'published'; ok: number; failed: number; ms: number }
   | { type: 'cpu'; percent: number }
   | { type: 'closed' }

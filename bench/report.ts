@@ -12,6 +12,11 @@ export type Row = {
   unit: string
   /** Which way is better; 'none' for context rows (no ratio). */
   better: 'lower' | 'higher' | 'none'
+  /**
+   * Where the baseline has no equivalent (it is one process): the ratio is taken against this
+   * instead, and says what it was, e.g. one Herald process of the same run.
+   */
+  reference?: { value: number | string | undefined; label: string }
 }
 
 function show(value: number | string | undefined, unit: string): string {
@@ -22,14 +27,21 @@ function show(value: number | string | undefined, unit: string): string {
   return `${value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })}${unit ? ' ' + unit : ''}`
 }
 
-/** "Herald is N× better": the baseline over Herald where lower wins, Herald over the baseline where higher wins. */
+/**
+ * "Herald is N× better": the baseline over Herald where lower wins, Herald over the baseline where
+ * higher wins. A row with a `reference` is compared with that instead, and names it.
+ */
 function ratio(row: Row): string {
-  const { herald: h, baseline: b } = row
-  if (row.better === 'none') return ''
+  const text = times(row.herald, row.reference ? row.reference.value : row.baseline, row.better)
+  return text && row.reference ? `${text} vs ${row.reference.label} (${show(row.reference.value, row.unit)})` : text
+}
+
+function times(h: Row['herald'], b: Row['baseline'], better: Row['better']): string {
+  if (better === 'none') return ''
   if (typeof h !== 'number' || typeof b !== 'number' || !Number.isFinite(h) || !Number.isFinite(b)) return ''
   if (h === b) return '1×'
-  const r = row.better === 'lower' ? b / h : h / b
-  if (!Number.isFinite(r)) return row.better === 'lower' ? (h === 0 ? '∞× better' : '') : ''
+  const r = better === 'lower' ? b / h : h / b
+  if (!Number.isFinite(r)) return better === 'lower' ? (h === 0 ? '∞× better' : '') : ''
   return `${r >= 10 ? Math.round(r).toLocaleString('en-US') : r.toFixed(2)}× ${r >= 1 ? 'better' : 'worse'}`
 }
 

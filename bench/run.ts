@@ -1,11 +1,20 @@
 // `bun run bench [--quick]`: Herald and the seed-style baseline, one after the other, against the
-// same PostgreSQL, driven by the same load processes. Prints one table and writes
-// bench/results/<date>.json. Every phase is bounded in count and time.
+// same PostgreSQL, driven by the same load processes; then Herald in cluster mode (2 and 3 workers
+// on one port) and two Herald instances on one database (supersede and delivery across them, with
+// PostgreSQL signals and with Redis signals). Prints one table and writes bench/results/<date>.json.
+// Every phase is bounded in count and time, and ends every process it started.
+//
+// Options: --quick; --sizes=1000,10000,max --max=19900 --idle-seconds=30 --alarms=1000 (one process);
+// --only=herald,baseline,cluster,instances (any of them, comma-separated; default all);
+// --workers=2,3 --cluster-max=50000 (--quick: 6000) --cluster-per-worker=19000 (cluster mode: each
+// worker count is asked min(cluster-max, workers × cluster-per-worker) streams);
+// --signals=postgres,redis (instances); --out=<file> (instead of bench/results/<date>.json).
 import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
-import type { Subprocess } from 'bun'
+import { RedisClient, type Subprocess } from 'bun'
 import { migrate } from '../src/migrate'
+import { openFiles, startCluster, within } from './cluster'
 import type { Command, Reply } from './protocol'
 import { formatTable, percentiles, type Row } from './report'
 
@@ -18,8 +27,17 @@ const { values: args } = parseArgs({
     'idle-seconds': { type: 'string' },
     alarms: { type: 'string' },
     only: { type: 'string' },
+    workers: { type: 'string' },
+    'cluster-max': { type: 'string' },
+    'cluster-per-worker': { type: 'string' },
+    signals: { type: 'string' },
+    out: { type: 'string' },
   },
 })
+
+const PHASES = ['herald', 'baseline', 'cluster', 'instances']
+const only = new Set((args.only ?? PHASES.join(',')).split(','))
+for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
 const quick = args.quick!
 const MAX_TARGET = Number(args.max ?? 19_900)
@@ -32,6 +50,28 @@ const SUPERSEDE_SAMPLES = quick ? 25 : 200
 const PUBLISH_SECONDS = quick ? 3 : 10
 const PER_WORKER = 5000
 const STATS_SETTLE_MS = 11_000
+// Cluster mode: N workers on one port, each with its own 20,000 open files.
+const CLUSTER_WORKERS = (args.workers ?? '2,3').split(',').map(Number)
+const CLUSTER_MAX = Number(args['cluster-max'] ?? (quick ? 6000 : 50_000))
+/** Streams asked of one worker at most: reusePort spreads connections by a hash, not evenly, and one process holds ~19,900. */
+const CLUSTER_PER_WORKER = Number(args['cluster-per-worker'] ?? 19_000)
+const CLUSTER_PER_LOAD = 10_000 // streams per load process (each has 20,000 open files)
+const CLUSTER_BATCH = 10_000 // opened before the next batch starts, from fresh source addresses (each load process opens its share in waves of 500)
+const CLUSTER_SETTLE_MS = quick ? 2000 : 5000
+const BURST_GRACE_MS = 30_000
+const clusterAsked = (workers: number) => Math.min(CLUSTER_MAX, workers * CLUSTER_PER_WORKER)
+// Two instances on one database: supersede and delivery across them.
+type Signals = 'postgres' | 'redis'
+const SIGNALS = (args.signals ?? 'postgres,redis').split(',') as Signals[]
+const DELIVERY_SAMPLES = quick ? 200 : 1000
+const DELIVERY_RATE = 100 // POST /alarms per second, spread over the streams on A
+const DELIVERY_USERS = quick ? 200 : 1000
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+for (const n of CLUSTER_WORKERS)
+  if (!Number.isInteger(n) || n < 2 || n > 255) usage(`--workers: '${n}' is not a worker count from 2 to 255`)
+for (const [name, n] of [['--cluster-max', CLUSTER_MAX], ['--cluster-per-worker', CLUSTER_PER_WORKER]] as const)
+  if (!Number.isInteger(n) || n < 1) usage(`${name}: '${n}' is not a positive whole number`)
+for (const signals of SIGNALS) if (signals !== 'postgres' && signals !== 'redis') usage(`--signals: '${signals}' is not postgres or redis`)
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const BUN = process.execPath
 const ROOT = new URL('..', import.meta.url).pathname
@@ -39,22 +79,31 @@ const ROOT = new URL('..', import.meta.url).pathname
 const now = () => performance.timeOrigin + performance.now()
 const log = (...parts: unknown[]) => console.error('bench:', ...parts)
 
+function usage(message: string): never {
+  console.error(`bench: ${message}`)
+  process.exit(2)
+}
+
 type Target = { name: 'herald' | 'baseline'; command: string[]; env: Record<string, string> }
 
+const HERALD_ENV = {
+  HOST: '127.0.0.1',
+  // The load opens thousands of streams per second from few users' worth of buckets.
+  HERALD_RECONNECT_BURST: '10000',
+  HERALD_RECONNECT_PER_MINUTE: '600000',
+  HERALD_PUBLISH_RATE: '0',
+}
+
 const TARGETS: Target[] = [
-  {
-    name: 'herald',
-    command: [BUN, 'src/main.ts'],
-    env: {
-      HOST: '127.0.0.1',
-      // The load opens thousands of streams per second from few users' worth of buckets.
-      HERALD_RECONNECT_BURST: '10000',
-      HERALD_RECONNECT_PER_MINUTE: '600000',
-      HERALD_PUBLISH_RATE: '0',
-    },
-  },
+  { name: 'herald', command: [BUN, 'src/main.ts'], env: HERALD_ENV },
   { name: 'baseline', command: [BUN, 'bench/baselines/polling.ts'], env: {} },
 ]
+
+/** The benchmark's environment without Redis settings: only the Redis run of the instances phase asks for Redis. */
+function childEnv(): Record<string, string | undefined> {
+  const { REDIS_URL: _url, HERALD_REDIS_PREFIX: _prefix, ...env } = process.env
+  return env
+}
 
 // ---------------------------------------------------------------- processes
 
@@ -87,7 +136,7 @@ function ask<T extends Reply['type']>(worker: Worker, command: Command, _expect:
 async function startTarget(target: Target, databaseUrl: string) {
   const proc = Bun.spawn(target.command, {
     cwd: ROOT,
-    env: { ...process.env, ...target.env, DATABASE_URL: databaseUrl, PORT: '0' },
+    env: { ...childEnv(), ...target.env, DATABASE_URL: databaseUrl, PORT: '0' },
     stdout: 'pipe',
     stderr: 'inherit',
   })
@@ -110,6 +159,12 @@ async function startTarget(target: Target, databaseUrl: string) {
 
 async function drain(reader: ReadableStreamDefaultReader<Uint8Array>) {
   while (!(await reader.read()).done);
+}
+
+async function stopProcess(proc: Subprocess) {
+  proc.kill('SIGTERM')
+  await within(proc.exited, 15_000)
+  proc.kill('SIGKILL')
 }
 
 async function rssKiB(pid: number): Promise<number> {
@@ -149,19 +204,28 @@ async function insertAlarm(sql: postgres.Sql, user: string): Promise<number> {
 
 // ---------------------------------------------------------------- phases
 
-type Streams = { workers: Worker[]; port: number; open: number }
+type Streams = {
+  workers: Worker[]
+  port: number
+  open: number
+  /** Which load process holds user u<i>: by default blocks of PER_WORKER, so u0… are on the first. */
+  owner?: (i: number) => number
+  /** Source address of each load process, when not its own (a phase of its own, fresh ephemeral ports). */
+  addresses?: string[]
+}
 
 async function openUpTo(s: Streams, total: number): Promise<{ ready: number; ms: number }> {
   const started = now()
-  const jobs: Promise<Extract<Reply, { type: 'opened' }>>[] = []
-  for (const [w, worker] of s.workers.entries()) {
-    const from = Math.max(s.open, w * PER_WORKER)
-    const to = Math.min(total, (w + 1) * PER_WORKER)
-    if (from >= to) continue
-    const users = Array.from({ length: to - from }, (_, i) => `u${from + i}`)
-    jobs.push(ask(worker, { type: 'open', users, port: s.port, localAddress: worker.address, lang: 'ko' }, 'opened'))
-  }
-  await Promise.all(jobs)
+  const owner = s.owner ?? ((i: number) => Math.floor(i / PER_WORKER))
+  const users = s.workers.map((): string[] => [])
+  for (let i = s.open; i < total; i++) users[owner(i)]!.push(`u${i}`)
+  await Promise.all(
+    s.workers.map((worker, w) => {
+      if (users[w]!.length === 0) return
+      const localAddress = s.addresses?.[w] ?? worker.address
+      return ask(worker, { type: 'open', users: users[w]!, port: s.port, localAddress, lang: 'ko' }, 'opened')
+    }),
+  )
   s.open = total
   const ready = await countOpen(s)
   return { ready, ms: now() - started }
@@ -291,6 +355,7 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
         m.supersede_p50_ms = p.p50
         m.supersede_p99_ms = p.p99
         m.supersede_missing = sup.missing
+        if (sup.reasons.length) log(target.name, 'supersede missed', sup.reasons)
       }
       if (LATENCY_SIZES.has(n)) {
         await Promise.all(workers.map((w) => ask(w, { type: 'cpu' }, 'cpu')))
@@ -324,27 +389,253 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
     m.publish_without_streams_failed = alone.failed
   } finally {
     await writer.end()
-    server.proc.kill('SIGTERM')
-    await Promise.race([server.proc.exited, Bun.sleep(15_000)])
-    server.proc.kill('SIGKILL')
+    await stopProcess(server.proc)
   }
   return m
+}
+
+// ---------------------------------------------------------------- cluster mode
+
+/**
+ * `HERALD_WORKERS=<workers>` on one port: how many streams it holds past one process's open-file
+ * limit, what they cost (RSS summed over the workers), and whether every one still receives.
+ */
+async function measureCluster(workers: number, admin: postgres.Sql, load: Worker[]): Promise<Measures> {
+  const asked = clusterAsked(workers)
+  if (Math.ceil(asked / load.length) > CLUSTER_PER_LOAD) throw new Error(`${asked} streams need more than ${load.length} load processes`)
+  const url = await freshDatabase(admin, 'herald_bench_cluster')
+  const cluster = await startCluster({ workers, cwd: ROOT, env: { ...childEnv(), ...HERALD_ENV, DATABASE_URL: url } })
+  const writer = postgres(url, { max: 4, onnotice: () => {} })
+  const s: Streams = {
+    workers: load,
+    port: cluster.port,
+    open: 0,
+    owner: (i) => i % load.length, // every batch spread over every load process
+  }
+  const pids = () => [...cluster.pids.values()]
+  const m: Measures = { workers, asked }
+  try {
+    await Bun.sleep(1000)
+    const rss0 = sum(await Promise.all(pids().map(rssKiB)))
+    const files0 = new Map(pids().map((pid) => [pid, openFiles(pid)]))
+    m.rss_start_mib = rss0 / 1024
+    const started = now()
+    for (let batch = 1, n = Math.min(CLUSTER_BATCH, asked); ; batch++, n = Math.min(n + CLUSTER_BATCH, asked)) {
+      // Fresh source addresses for every batch: bind() looks for a free port per address, and
+      // gets slow (kernel time in the load processes) once thousands of an address's are taken.
+      s.addresses = load.map((_, i) => `127.${workers}.${batch}.${2 + i}`)
+      const { ready } = await openUpTo(s, n)
+      log(`cluster of ${workers}: ${ready} of ${n} streams open after ${Math.round(now() - started)} ms`)
+      if (n === asked) break
+    }
+    m.open_ms = now() - started
+    await Bun.sleep(CLUSTER_SETTLE_MS)
+    m.held = await countOpen(s)
+    m.rss_per_stream_kib = (sum(await Promise.all(pids().map(rssKiB))) - rss0) / Math.max(1, m.held)
+    m.streams_per_worker = pids()
+      .map((pid) => (openFiles(pid) - (files0.get(pid) ?? 0)).toLocaleString('en-US'))
+      .join(' / ')
+    const burst = await burstPhase(s, writer, asked, BURST_GRACE_MS)
+    m.burst_ms = burst.ms
+    m.burst_delivered = `${burst.delivered}/${asked}`
+    m.burst_insert_ms = burst.insertMs
+    m.burst_duplicates = burst.duplicates
+    m.still_open = await countOpen(s)
+    m.restarts = cluster.restarts
+    log(`cluster of ${workers}: ${m.held} held (${m.streams_per_worker}), burst ${Math.round(burst.ms)} ms, ${burst.delivered} delivered, ${burst.lost} lost, ${m.restarts} restarts`)
+  } finally {
+    await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
+    await writer.end()
+    await cluster.stop()
+  }
+  return m
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0)
+}
+
+// ---------------------------------------------------------------- two instances
+
+/**
+ * Instances A and B, two processes on one database, as two machines would be: a stream opened on
+ * one ends the user's stream on the other (both ways), and an alarm published through B reaches a
+ * stream on A. With `redis`, both get REDIS_URL and a prefix of their own (HERALD_REDIS_PREFIX).
+ */
+async function measureInstances(signals: Signals, admin: postgres.Sql, load: Worker): Promise<Measures> {
+  const url = await freshDatabase(admin, 'herald_bench_instances')
+  const prefix = `bench-${crypto.randomUUID().slice(0, 8)}:`
+  const redis: Record<string, string> = signals === 'redis' ? { REDIS_URL, HERALD_REDIS_PREFIX: prefix } : {}
+  const target: Target = { name: 'herald', command: [BUN, 'src/main.ts'], env: { ...HERALD_ENV, ...redis } }
+  const localAddress = `127.1.${SIGNALS.indexOf(signals)}.2`
+  const m: Measures = {}
+  const servers: Subprocess[] = []
+  try {
+    if (signals === 'redis' && !(await redisAnswers())) log(`Redis does not answer at ${REDIS_URL}: the Redis rows measure Herald without it`)
+    const a = await startTarget(target, url)
+    servers.push(a.proc)
+    const b = await startTarget(target, url)
+    servers.push(b.proc)
+    const reported = await Promise.all([a.port, b.port].map(signalsReported))
+    if (reported.some((r) => r !== undefined)) m.signals_reported = reported.map((r) => r ?? 'not reported').join(', ')
+    if (signals === 'redis' && reported.some((r) => r !== 'redis'))
+      log(`the Redis run: /health reports signals ${reported.map((r) => r ?? '(not reported)').join(', ')}`)
+
+    let missed = 0
+    for (const [key, from, to] of [['ab', a, b], ['ba', b, a]] as const) {
+      const users = Array.from({ length: SUPERSEDE_SAMPLES }, (_, i) => `${key}${i}`)
+      await ask(load, { type: 'open', users, port: from.port, localAddress, lang: 'ko' }, 'opened')
+      const sup = await ask(load, { type: 'supersede', users, port: to.port, localAddress, lang: 'ko', concurrency: 25 }, 'superseded')
+      const p = percentiles(sup.samples)
+      m[`supersede_${key}_p50_ms`] = p.p50
+      m[`supersede_${key}_p99_ms`] = p.p99
+      m[`supersede_${key}_max_ms`] = p.max
+      missed += sup.missing
+      if (sup.reasons.length) log(`instances, ${signals} signals, supersede ${key}: missed`, sup.reasons)
+    }
+
+    const users = Array.from({ length: DELIVERY_USERS }, (_, i) => `d${i}`)
+    await ask(load, { type: 'open', users, port: a.port, localAddress, lang: 'ko' }, 'opened')
+    const delivery = await deliveryAcross({ workers: [load], port: a.port, open: users.length }, users, b.port)
+    const p = percentiles(delivery.latencies)
+    Object.assign(m, { delivery_p50_ms: p.p50, delivery_p95_ms: p.p95, delivery_p99_ms: p.p99, delivery_max_ms: p.max })
+    m.delivery_lost = delivery.lost + delivery.failed
+    m.delivery_duplicates = delivery.duplicates
+    m.missed = `${missed} of ${2 * SUPERSEDE_SAMPLES} / ${m.delivery_lost} of ${DELIVERY_SAMPLES}`
+    // Throughput through B while A holds the streams: with Redis, commits skip NOTIFY and its lock.
+    const published = await ask(load, { type: 'publish', url: `http://127.0.0.1:${b.port}/alarms`, seconds: PUBLISH_SECONDS, maxCount: 200_000, concurrency: 32, users }, 'published')
+    m.publish_per_s = (published.ok / published.ms) * 1000
+    m.publish_failed = published.failed
+    log(`instances, ${signals} signals: supersede p99 A→B ${Math.round(Number(m.supersede_ab_p99_ms))} ms, B→A ${Math.round(Number(m.supersede_ba_p99_ms))} ms; delivery p99 ${Math.round(p.p99)} ms; missed ${m.missed}`)
+  } finally {
+    await ask(load, { type: 'close' }, 'closed')
+    await Promise.all(servers.map(stopProcess))
+    if (signals === 'redis') m.redis_keys = await forgetRedisKeys(prefix)
+  }
+  return m
+}
+
+/** POST /alarms through B at DELIVERY_RATE; each alarm's time from the POST to its frame on A. */
+async function deliveryAcross(s: Streams, users: string[], publishPort: number) {
+  await collect(s) // drop anything earlier
+  const expected = new Map<number, number>()
+  let failed = 0
+  const started = performance.now()
+  const posts: Promise<void>[] = []
+  for (let i = 0; i < DELIVERY_SAMPLES; i++) {
+    const wait = started + (i * 1000) / DELIVERY_RATE - performance.now()
+    if (wait > 0) await Bun.sleep(wait)
+    const sent = now()
+    const body = JSON.stringify({ userId: users[Math.floor(Math.random() * users.length)], messages: MESSAGES, data: { n: i } })
+    posts.push(
+      fetch(`http://127.0.0.1:${publishPort}/alarms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5_000),
+      })
+        .then(async (res) => {
+          if (res.status !== 201) throw new Error(`status ${res.status}`)
+          expected.set(Number(((await res.json()) as { id: number }).id), sent)
+        })
+        .catch(() => void failed++),
+    )
+  }
+  await Promise.all(posts)
+  return { ...(await awaitDeliveries(s, expected, 5_000)), failed }
+}
+
+/** What the instance says carries its signals (`/health`'s `signals`), if it says. */
+async function signalsReported(port: number): Promise<string | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
+  const body = (await res?.json().catch(() => undefined)) as { signals?: unknown } | undefined
+  return typeof body?.signals === 'string' ? body.signals : undefined
+}
+
+async function redisClient() {
+  const redis = new RedisClient(REDIS_URL, { connectionTimeout: 2000, autoReconnect: false, enableOfflineQueue: false })
+  await redis.connect()
+  return redis
+}
+
+async function redisAnswers(): Promise<boolean> {
+  const redis = await redisClient().catch(() => undefined)
+  try {
+    return (await redis?.send('PING', [])) === 'PONG'
+  } catch {
+    return false
+  } finally {
+    redis?.close()
+  }
+}
+
+/** Deletes the keys the Redis run left under its own prefix (at most 100 SCAN pages); returns how many. */
+async function forgetRedisKeys(prefix: string): Promise<number> {
+  let redis: RedisClient | undefined
+  let deleted = 0
+  try {
+    redis = await redisClient()
+    let cursor = '0'
+    for (let page = 0; page < 100; page++) {
+      const [next, keys] = (await redis.send('SCAN', [cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]]
+      if (keys.length) await redis.send('UNLINK', keys)
+      deleted += keys.length
+      cursor = next
+      if (cursor === '0') break
+    }
+  } catch (error) {
+    log(`could not delete the Redis keys ${prefix}*: ${(error as Error).message}`)
+  } finally {
+    redis?.close()
+  }
+  return deleted
 }
 
 // ---------------------------------------------------------------- main
 
 const admin = postgres(ADMIN_URL, { max: 2, onnotice: () => {} })
-const workerCount = Math.max(2, Math.ceil(Math.max(...SIZES) / PER_WORKER))
-const workers = await Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(i)))
+const mainLoad = Math.max(2, Math.ceil(Math.max(...SIZES) / PER_WORKER))
+const poolSize = Math.max(
+  only.has('herald') || only.has('baseline') ? mainLoad : 1,
+  only.has('cluster') ? Math.ceil(CLUSTER_MAX / CLUSTER_PER_LOAD) : 1,
+)
+const workers = await Promise.all(Array.from({ length: poolSize }, (_, i) => startWorker(i)))
 const started = Date.now()
-const results: Record<string, Measures> = {}
+const results: Results = {}
+const seconds: Record<string, number> = {}
+const failures: string[] = []
 const [postgresVersion] = await admin<{ server_version: string }[]>`show server_version`
+
+/** Runs one measurement; a failure is reported with the table, and the other phases still run. */
+async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
+  log(`measuring ${name}`)
+  const t0 = Date.now()
+  try {
+    return await run()
+  } catch (error) {
+    log(`${name} failed:`, error)
+    failures.push(`${name}: ${(error as Error).message}`)
+  } finally {
+    seconds[name] = Math.round((Date.now() - t0) / 1000)
+  }
+}
+
 try {
   for (const target of TARGETS) {
-    if (args.only && args.only !== target.name) continue
-    log(`measuring ${target.name}`)
-    results[target.name] = await measure(target, admin, workers)
+    if (!only.has(target.name)) continue
+    const m = await phase(target.name, () => measure(target, admin, workers.slice(0, mainLoad)))
+    if (m) results[target.name] = m
   }
+  if (only.has('cluster'))
+    for (const n of CLUSTER_WORKERS) {
+      const m = await phase(`cluster of ${n}`, () => measureCluster(n, admin, workers))
+      if (m) (results.cluster ??= {})[n] = m
+    }
+  if (only.has('instances'))
+    for (const signals of SIGNALS) {
+      const m = await phase(`instances (${signals} signals)`, () => measureInstances(signals, admin, workers[0]!))
+      if (m) (results.instances ??= {})[signals] = m
+    }
 } finally {
   for (const worker of workers) worker.proc.kill()
   await admin.end()
@@ -357,15 +648,31 @@ const machine = {
   postgres: postgresVersion?.server_version,
   open_files: (await Bun.$`sh -c 'ulimit -n'`.text()).trim(),
 }
-const rows: Row[] = buildRows(results.herald ?? {}, results.baseline ?? {})
+const rows: Row[] = buildRows(results)
 console.log(formatTable(rows))
-console.log(`\n${machine.cpus}, ${machine.memory_gib} GiB, Bun ${machine.bun}, open-file limit ${machine.open_files}; ${quick ? 'quick' : 'full'} run, ${Math.round((Date.now() - started) / 1000)} s`)
+const total = Math.round((Date.now() - started) / 1000)
+console.log(`\n${machine.cpus}, ${machine.memory_gib} GiB, Bun ${machine.bun}, open-file limit ${machine.open_files}; ${quick ? 'quick' : 'full'} run, ${total} s`)
+console.log(`phases: ${Object.entries(seconds).map(([name, s]) => `${name} ${s} s`).join(', ')}`)
+for (const failure of failures) console.log(`FAILED ${failure}`)
 const date = new Date().toISOString().slice(0, 10)
-const file = new URL(`results/${date}${quick ? '-quick' : ''}.json`, import.meta.url)
-await Bun.write(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, sizes: SIZES, idleSeconds: IDLE_SECONDS, results, table: rows }, null, 2) + '\n')
+const file = args.out ? new URL(args.out, `file://${process.cwd()}/`) : new URL(`results/${date}${quick ? '-quick' : ''}.json`, import.meta.url)
+const cluster = { workers: CLUSTER_WORKERS, asked: Object.fromEntries(CLUSTER_WORKERS.map((n) => [n, clusterAsked(n)])) }
+const instances = { signals: SIGNALS, supersedeSamples: SUPERSEDE_SAMPLES, deliverySamples: DELIVERY_SAMPLES, deliveryRate: DELIVERY_RATE }
+const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }) }
+await Bun.write(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, ...settings, seconds, failures, results, table: rows }, null, 2) + '\n')
 console.log(`results: ${file.pathname.replace(ROOT, '')}`)
+if (failures.length) process.exitCode = 1
 
-function buildRows(h: Measures, b: Measures): Row[] {
+type Results = {
+  herald?: Measures
+  baseline?: Measures
+  /** By worker count. */
+  cluster?: Record<number, Measures>
+  /** By what carries the signals between the instances. */
+  instances?: Partial<Record<Signals, Measures>>
+}
+
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {} }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -393,5 +700,37 @@ function buildRows(h: Measures, b: Measures): Row[] {
   add('publish POST /alarms, no streams', 'publish_without_streams_per_s', '/s', 'higher')
   add(`publish POST /alarms, ${SIZES.at(-1)} streams`, 'publish_with_streams_per_s', '/s', 'higher')
   add('publish requests failed (no streams / streams)', 'publish_failed', '', 'none')
+
+  // The baseline is one process: these rows have no baseline, and where it makes sense they are
+  // compared with one Herald process (or instance) of the same run instead.
+  const single = (key: string, label: string) => (h[key] === undefined ? undefined : { value: h[key], label })
+  const largest = SIZES.at(-1)!
+  for (const [workers, c] of Object.entries(cluster)) {
+    const name = `cluster of ${workers} workers`
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
+      rows.push({ label: `${name}: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    // One process was asked as many streams as it holds only when the sizes went up to --max.
+    other(`streams held (asked ${c.asked})`, c.held, '', 'higher', SIZES.includes(MAX_TARGET) ? single(`held_${MAX_TARGET}`, '1 process') : undefined)
+    other('streams per worker (open files added)', c.streams_per_worker, '', 'none')
+    other('RSS per stream, workers summed', c.rss_per_stream_kib, 'KiB', 'lower', single(`rss_per_stream_kib_${largest}`, `1 process at ${largest}`))
+    other(`burst: 1 alarm × ${c.asked} users, last at`, c.burst_ms, 'ms', 'lower')
+    other('burst: delivered', c.burst_delivered, '', 'none')
+  }
+  for (const [signals, x] of Object.entries(instances)) {
+    const name = `across instances (${signals === 'redis' ? 'Redis' : 'PostgreSQL'} signals)`
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
+      rows.push({ label: `${name}: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    other('supersede A→B, p50', x.supersede_ab_p50_ms, 'ms', 'lower', single('supersede_p50_ms', '1 instance'))
+    other('supersede A→B, p99', x.supersede_ab_p99_ms, 'ms', 'lower', single('supersede_p99_ms', '1 instance'))
+    other('supersede B→A, p50', x.supersede_ba_p50_ms, 'ms', 'lower', single('supersede_p50_ms', '1 instance'))
+    other('supersede B→A, p99', x.supersede_ba_p99_ms, 'ms', 'lower', single('supersede_p99_ms', '1 instance'))
+    other(`POST on B → alarm on A, p50 (${DELIVERY_RATE}/s)`, x.delivery_p50_ms, 'ms', 'lower')
+    other('POST on B → alarm on A, p95', x.delivery_p95_ms, 'ms', 'lower')
+    other('POST on B → alarm on A, p99', x.delivery_p99_ms, 'ms', 'lower')
+    other(`publish POST /alarms on B, ${DELIVERY_USERS} streams on A`, x.publish_per_s, '/s', 'higher', single('publish_with_streams_per_s', '1 instance'))
+    other('publish requests failed', x.publish_failed, '', 'none')
+    other('supersedes missed / alarms lost', x.missed, '', 'none')
+    other('signals per /health (A, B)', x.signals_reported, '', 'none')
+  }
   return rows
 }

@@ -23,6 +23,18 @@ describe('bench report', () => {
     expect(table.split('\n').find((line) => line.startsWith('| cpu'))).not.toContain('×')
     expect(table).not.toContain('absent')
   })
+
+  test('a row the baseline has no equivalent for shows "—" and is compared with its reference, named', () => {
+    const table = formatTable([
+      { label: 'held', herald: 50_000, baseline: undefined, unit: '', better: 'higher', reference: { value: 19_900, label: '1 process' } },
+      { label: 'rss', herald: 6, baseline: undefined, unit: 'KiB', better: 'lower', reference: { value: 5, label: '1 process' } },
+      { label: 'alone', herald: 12, baseline: undefined, unit: 'ms', better: 'lower', reference: { value: undefined, label: '1 instance' } },
+    ])
+    const line = (label: string) => table.split('\n').find((l) => l.startsWith(`| ${label} `))!
+    expect(line('held').split('|').map((cell) => cell.trim())).toEqual(['', 'held', '50,000', '—', '2.51× better vs 1 process (19,900)', ''])
+    expect(line('rss')).toContain('0.83× worse vs 1 process (5 KiB)')
+    expect(line('alone')).not.toContain('×')
+  })
 })
 
 describe('bench SSE client', () => {

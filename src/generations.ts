@@ -92,10 +92,20 @@ export function createPgGenerations(sql: Sql, registry: Registry, { channel }: {
   )
 }
 
-/** Reads an announcement, "<generation> <userId>", from either backend. */
-export function announcement(payload: string): [userId: string, generation: number] {
-  const space = payload.indexOf(' ')
-  return [payload.slice(space + 1), Number(payload.slice(0, space))]
+/**
+ * Reads an announcement, "<generation> <userId>", from either backend; undefined for anything else
+ * (a stranger on the channel must not end streams: NaN compares as "newer").
+ */
+export function announcement(payload: string): [userId: string, generation: number] | undefined {
+  const match = /^(\d{1,16}) (.+)$/s.exec(payload)
+  return match ? [match[2]!, Number(match[1])] : undefined
+}
+
+/** Applies an announcement to the local streams; ignores (and reports) anything malformed. */
+export function applyAnnouncement(registry: Registry, payload: string, onError: (error: unknown) => void) {
+  const parsed = announcement(payload)
+  if (parsed) registry.supersede(...parsed)
+  else onError(new Error(`ignored a malformed generation announcement: ${JSON.stringify(payload.slice(0, 100))}`))
 }
 
 // KEYS[1] = the user's counter; ARGV = opens in this batch, TTL (ms), channel, user id.

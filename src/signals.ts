@@ -8,7 +8,7 @@
 // so on PostgreSQL (and repeats it while it lasts), so its peers send through PostgreSQL, which
 // reaches everyone. When Redis is back, the instance catches up and says so.
 import type { Sql } from './db'
-import { announcement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
+import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
 import { createRedisLink, type RedisLink } from './redis'
 import type { Registry } from './registry'
 import { createPgTransport, type Hub } from './wake'
@@ -61,7 +61,7 @@ export function createSignals(sql: Sql, hub: Hub, registry: Registry, options: S
     let listens = 0
     const listening = await sql.listen(
       generationChannel,
-      (payload) => registry.supersede(...announcement(payload)),
+      (payload) => applyAnnouncement(registry, payload, onError),
       // A reconnected LISTEN may have missed announcements: compare with the counter.
       () => listens++ > 0 && pgGenerations.catchUp().catch(onError),
     )
@@ -140,8 +140,10 @@ function createRedisSignals(
     channels: [channels.generation, channels.wake],
     pingEveryMs: options.redisPingMs,
     onMessage(message, channel) {
-      if (channel === channels.wake) for (const userId of JSON.parse(message) as string[]) hub.wakeUser(userId)
-      else registry.supersede(...announcement(message))
+      if (channel === channels.generation) return applyAnnouncement(registry, message, onError)
+      const users = wakeList(message)
+      if (users) for (const userId of users) hub.wakeUser(userId)
+      else onError(new Error(`ignored a malformed wake-up on ${channel}: ${JSON.stringify(message.slice(0, 100))}`))
     },
     onDown(error) {
       log.warn(`herald: Redis is unreachable (${error.message}); signalling through PostgreSQL until it is back`)
@@ -205,5 +207,15 @@ function createRedisSignals(
         await listening.unlisten()
       }
     },
+  }
+}
+
+/** A wake-up message is a JSON array of user ids; anything else (a stranger on the channel) is undefined. */
+function wakeList(message: string): string[] | undefined {
+  try {
+    const users: unknown = JSON.parse(message)
+    return Array.isArray(users) && users.every((user) => typeof user === 'string') ? users : undefined
+  } catch {
+    return undefined
   }
 }

@@ -164,6 +164,23 @@ describe("with the machine's Redis", () => {
     }
   })
 
+  test('a stranger on the channels ends no stream: malformed messages are ignored and reported', async () => {
+    const onA = await subscribeTo(p.a, 'stranger')
+    await ready(onA)
+    await redis.publish(`${p.prefix}generation`, 'NaN stranger')
+    await redis.publish(`${p.prefix}generation`, 'stranger')
+    await redis.publish(`${p.prefix}wake`, '{"not":"a list"}')
+    await p.db.sql`select pg_notify(${`herald_${p.db.schema}_generation`}, 'x stranger')`
+    // Redis delivers in order on one connection, and the alarm's wake-up comes after the junk.
+    await publishTo(p.b, 'stranger', 'still here')
+    const next = await onA.nextEvent()
+    expect(next?.event).toBe('alarm')
+    expect(JSON.parse(next!.data!).message).toBe('still here')
+    await until(() => p.logA.lines.filter((line) => line.includes('malformed')).length === 4, 'four reports', 2000)
+    expect(p.a.herald.registry.generationOf('stranger')).toBeDefined() // the PostgreSQL one ended nothing either
+    await onA.cancel()
+  })
+
   test('/health names the backend', async () => {
     expect((await health(p.a)).signals).toBe('redis')
     expect((await health(p.b)).signals).toBe('redis')

@@ -3,6 +3,7 @@
 // (pid P)"), so their memory and open files can be measured, and every one of them is ended
 // afterwards, even when the supervisor has to be killed.
 import { readdirSync, readFileSync } from 'node:fs'
+import type { Subprocess } from 'bun'
 
 export type Cluster = {
   port: number
@@ -19,6 +20,8 @@ export type ClusterOptions = {
   env: Record<string, string | undefined>
   cwd: string
   startMs?: number
+  /** Told of the supervisor process, so whoever started it can end it on a signal. */
+  track?: (proc: Subprocess) => void
 }
 
 /** A port free right now on 127.0.0.1: cluster mode needs a fixed one (its workers share it). */
@@ -29,7 +32,7 @@ export function freePort(): number {
   return port
 }
 
-export async function startCluster({ workers, env, cwd, startMs = 60_000 }: ClusterOptions): Promise<Cluster> {
+export async function startCluster({ workers, env, cwd, startMs = 60_000, track }: ClusterOptions): Promise<Cluster> {
   const port = freePort()
   const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
     cwd,
@@ -37,6 +40,7 @@ export async function startCluster({ workers, env, cwd, startMs = 60_000 }: Clus
     stdout: 'pipe',
     stderr: 'inherit',
   })
+  track?.(proc)
   const pids = new Map<number, number>()
   const every = new Set<number>() // each pid ever started, so none outlives the benchmark
   let listening = 0

@@ -107,39 +107,73 @@ function childEnv(): Record<string, string | undefined> {
 
 // ---------------------------------------------------------------- processes
 
-type Worker = { proc: Subprocess; address: string; waiters: ((reply: Reply) => void)[] }
+type Waiter = { resolve(reply: Reply): void; reject(error: Error): void }
+type Worker = { proc: Subprocess; address: string; waiters: Waiter[] }
+
+/** The longest a load process may take to answer one command (the longest waits for deliveries 30 s). */
+const ASK_TIMEOUT_MS = 300_000
+
+/** Every process the benchmark started: a SIGTERM or SIGINT to the benchmark ends them too. */
+const children = new Set<Subprocess>()
+for (const signal of ['SIGTERM', 'SIGINT'] as const)
+  process.on(signal, () => {
+    log(`${signal}: stopping ${children.size} processes`)
+    for (const child of children) child.kill('SIGTERM')
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  })
+
+function track<P extends Subprocess>(proc: P): P {
+  children.add(proc)
+  void proc.exited.then(() => children.delete(proc))
+  return proc
+}
 
 function startWorker(index: number): Promise<Worker> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const worker: Worker = {
       address: `127.0.0.${2 + index}`, // its own source address: ~28k ephemeral ports each
       waiters: [],
-      proc: Bun.spawn([BUN, 'bench/load.ts'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        ipc(reply: Reply) {
-          if (reply.type === 'hello') return resolve(worker)
-          worker.waiters.shift()?.(reply)
-        },
-      }),
+      proc: track(
+        Bun.spawn([BUN, 'bench/load.ts'], {
+          cwd: ROOT,
+          stdio: ['ignore', 'inherit', 'inherit'],
+          ipc(reply: Reply) {
+            if (reply.type === 'hello') return resolve(worker)
+            worker.waiters.shift()?.resolve(reply)
+          },
+          // A load process that dies fails what was asked of it, instead of hanging the run.
+          onExit(_proc, code, signal) {
+            const error = new Error(`load process ${index} exited (${signal ?? code})`)
+            reject(error)
+            for (const waiter of worker.waiters.splice(0)) waiter.reject(error)
+          },
+        }),
+      ),
     }
   })
 }
 
 function ask<T extends Reply['type']>(worker: Worker, command: Command, _expect: T): Promise<Extract<Reply, { type: T }>> {
-  return new Promise((resolve) => {
-    worker.waiters.push(resolve as (reply: Reply) => void)
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`load process ${worker.address} did not answer '${command.type}' in ${ASK_TIMEOUT_MS / 1000} s`)),
+      ASK_TIMEOUT_MS,
+    )
+    worker.waiters.push({
+      resolve: (reply) => (clearTimeout(timer), resolve(reply as Extract<Reply, { type: T }>)),
+      reject: (error) => (clearTimeout(timer), reject(error)),
+    })
     worker.proc.send(command)
   })
 }
 
 async function startTarget(target: Target, databaseUrl: string) {
-  const proc = Bun.spawn(target.command, {
+  const proc = track(Bun.spawn(target.command, {
     cwd: ROOT,
     env: { ...childEnv(), ...target.env, DATABASE_URL: databaseUrl, PORT: '0' },
     stdout: 'pipe',
     stderr: 'inherit',
-  })
+  }))
   const reader = proc.stdout.getReader()
   let out = ''
   const deadline = Date.now() + 30_000
@@ -404,7 +438,7 @@ async function measureCluster(workers: number, admin: postgres.Sql, load: Worker
   const asked = clusterAsked(workers)
   if (Math.ceil(asked / load.length) > CLUSTER_PER_LOAD) throw new Error(`${asked} streams need more than ${load.length} load processes`)
   const url = await freshDatabase(admin, 'herald_bench_cluster')
-  const cluster = await startCluster({ workers, cwd: ROOT, env: { ...childEnv(), ...HERALD_ENV, DATABASE_URL: url } })
+  const cluster = await startCluster({ workers, cwd: ROOT, env: { ...childEnv(), ...HERALD_ENV, DATABASE_URL: url }, track })
   const writer = postgres(url, { max: 4, onnotice: () => {} })
   const s: Streams = {
     workers: load,

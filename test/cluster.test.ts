@@ -10,7 +10,13 @@ let db: TestDb
 beforeAll(async () => {
   db = await testDb('cluster')
 })
-afterAll(() => db[Symbol.asyncDispose]())
+afterAll(async () => {
+  await db[Symbol.asyncDispose]()
+  const redis = new Bun.RedisClient(MACHINE_REDIS)
+  const keys = (await redis.send('KEYS', [`${BACKENDS[1]![1].HERALD_REDIS_PREFIX}*`])) as string[]
+  if (keys.length) await redis.send('DEL', keys)
+  redis.close()
+})
 
 function freePort(): number {
   const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
@@ -19,9 +25,11 @@ function freePort(): number {
   return port
 }
 
-function startCluster(port: number) {
-  return runHerald({ ...process.env, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2' })
+function startCluster(port: number, env: Record<string, string> = {}) {
+  return runHerald({ ...process.env, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env })
 }
+
+const MACHINE_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 test('two workers share a port; a killed worker is restarted; streams supersede across workers; SIGTERM stops all', async () => {
   const port = freePort()
@@ -164,12 +172,17 @@ type Client = ReturnType<typeof resumingClient>
 
 // /proc tells which worker accepted each stream; and only Linux spreads a reusePort group's
 // connections between its processes.
-test.skipIf(process.platform !== 'linux')(
-  'clients of a worker killed with SIGKILL reconnect to another and resume: every alarm once, in order',
-  async () => {
+// Once with each backend for the signals between the workers.
+const BACKENDS: [string, Record<string, string>][] = [
+  ['PostgreSQL', {}],
+  ['Redis', { REDIS_URL: MACHINE_REDIS, HERALD_REDIS_PREFIX: `herald-test-${crypto.randomUUID()}:` }],
+]
+test.skipIf(process.platform !== 'linux').each(BACKENDS)(
+  'clients of a worker killed with SIGKILL reconnect to another and resume: every alarm once, in order (%s signals)',
+  async (backend, env) => {
     const port = freePort()
     const url = `http://127.0.0.1:${port}`
-    const cluster = startCluster(port)
+    const cluster = startCluster(port, env)
     const clients: Client[] = []
     const offline = Promise.withResolvers<void>()
     try {
@@ -182,7 +195,7 @@ test.skipIf(process.platform !== 'linux')(
       const workerOf = new Map<Client, number>()
       let before = connectionOwners(port, pids)
       for (let i = 0; i < 40; i++) {
-        const client = resumingClient(url, `resumer-${i}`, offline.promise)
+        const client = resumingClient(url, `resumer-${backend}-${i}`, offline.promise)
         clients.push(client)
         const settled = () => client.streams.length > 0 || client.problems.length > 0
         await until(settled, `${client.userId}'s stream`, 5000)
@@ -193,6 +206,9 @@ test.skipIf(process.platform !== 'linux')(
         workerOf.set(client, appeared[0]![1])
         before = after
       }
+      // Asked only now: its keep-alive connection would have been taken for a stream above.
+      const health = (await (await fetch(`${url}/health`)).json()) as { signals: string }
+      expect(health.signals).toBe(env.REDIS_URL ? 'redis' : 'postgres')
       const onVictim = clients.filter((client) => workerOf.get(client) === victim)
       const onSurvivor = clients.filter((client) => workerOf.get(client) === survivor)
       // The kernel hashes each connection to a worker: 40 all on one would be a 1 in 2^39 chance.

@@ -25,8 +25,10 @@ function freePort(): number {
   return port
 }
 
+/** Redis only when `env` asks for it: a REDIS_URL in the developer's shell must not leak in. */
 function startCluster(port: number, env: Record<string, string> = {}) {
-  return runHerald({ ...process.env, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env })
+  const { REDIS_URL: _url, HERALD_REDIS_PREFIX: _prefix, ...inherited } = process.env
+  return runHerald({ ...inherited, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env })
 }
 
 const MACHINE_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'

@@ -4,6 +4,7 @@
 // afterwards, even when the supervisor has to be killed.
 import { readdirSync, readFileSync } from 'node:fs'
 import type { Subprocess } from 'bun'
+import { freePort } from '../src/embedded'
 
 export type Cluster = {
   port: number
@@ -24,16 +25,8 @@ export type ClusterOptions = {
   track?: (proc: Subprocess) => void
 }
 
-/** A port free right now on 127.0.0.1: cluster mode needs a fixed one (its workers share it). */
-export function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
-
 export async function startCluster({ workers, env, cwd, startMs = 60_000, track }: ClusterOptions): Promise<Cluster> {
-  const port = freePort()
+  const port = freePort() // cluster mode needs a fixed port: its workers share it
   const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
     cwd,
     env: { ...env, HOST: '127.0.0.1', PORT: String(port), HERALD_WORKERS: String(workers) },

@@ -95,7 +95,7 @@ export async function startEmbedded({
     }
   }
 
-  const chosen = port === 0 ? await freePort() : (await portBusy(port)) ? await freePort() : port
+  const chosen = port === 0 ? freePort() : (await portBusy(port)) ? freePort() : port
   if (port !== 0 && chosen !== port) log(`herald: port ${port} is taken; the embedded PostgreSQL uses ${chosen}`)
 
   const output: string[] = []
@@ -278,7 +278,8 @@ async function ensureDatabase(adminUrl: string, database: string) {
   }
 }
 
-export async function freePort(): Promise<number> {
+/** A port free right now on 127.0.0.1 (the OS picks it; nothing holds it after). */
+export function freePort(): number {
   const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
   const port = probe.port
   probe.stop(true)

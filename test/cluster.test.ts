@@ -1,6 +1,6 @@
 // Cluster mode as an operator runs it: `HERALD_WORKERS=2 bun src/main.ts`, real processes on one port.
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { alive } from '../src/embedded'
+import { alive, freePort } from '../src/embedded'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
 import { connectionOwners, runHerald } from './helpers/process'
@@ -17,13 +17,6 @@ afterAll(async () => {
   if (keys.length) await redis.send('DEL', keys)
   redis.close()
 })
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
 
 /** Redis only when `env` asks for it: a REDIS_URL in the developer's shell must not leak in. */
 function startCluster(port: number, env: Record<string, string> = {}) {

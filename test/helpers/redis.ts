@@ -13,7 +13,7 @@ export type OwnRedis = {
 }
 
 export async function ownRedis(): Promise<OwnRedis> {
-  const port = await freePort()
+  const port = freePort()
   let proc: ReturnType<typeof Bun.spawn> | undefined
   const own: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
@@ -71,7 +71,7 @@ export type Proxy = {
 type Pipe = { peer?: Socket<Pipe>; pending: Uint8Array[] }
 
 export async function proxyTo(target: number): Promise<Proxy> {
-  const port = await freePort()
+  const port = freePort()
   const open = new Set<Socket<Pipe>>()
   let listener: TCPSocketListener<Pipe> | undefined
   let stalled = false

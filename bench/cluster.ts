@@ -1,10 +1,10 @@
-// Herald in cluster mode as an operator starts it (`HERALD_WORKERS=N PORT=<fixed> bun src/main.ts`),
+// Herald in cluster mode as an operator starts it (`HERALD_WORKERS=N PORT=<fixed> bun src/cli/main.ts`),
 // for the benchmark: the workers' pids are read from the supervisor's output ("worker N started
 // (pid P)"), so their memory and open files can be measured, and every one of them is ended
 // afterwards, even when the supervisor has to be killed.
 import { readdirSync, readFileSync } from 'node:fs'
 import type { Subprocess } from 'bun'
-import { freePort } from '../src/embedded'
+import { freePort } from '../src/cli/embedded'
 
 export type Cluster = {
   port: number
@@ -27,7 +27,7 @@ export type ClusterOptions = {
 
 export async function startCluster({ workers, env, cwd, startMs = 60_000, track }: ClusterOptions): Promise<Cluster> {
   const port = freePort() // cluster mode needs a fixed port: its workers share it
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+  const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
     cwd,
     env: { ...env, HOST: '127.0.0.1', PORT: String(port), HERALD_WORKERS: String(workers) },
     stdout: 'pipe',
@@ -94,7 +94,7 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<voi
 /** Still running, and still a Herald (a pid is only ours while its command line says so). */
 function isHerald(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/main.ts')
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/cli/main.ts')
   } catch {
     return false
   }

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
 import { RedisClient, type Subprocess } from 'bun'
-import { migrate } from '../src/migrate'
+import { migrate } from '../src/store/migrate'
 import { openFiles, startCluster, within } from './cluster'
 import type { Command, Reply } from './protocol'
 import { formatTable, percentiles, type Row } from './report'
@@ -95,7 +95,7 @@ const HERALD_ENV = {
 }
 
 const TARGETS: Target[] = [
-  { name: 'herald', command: [BUN, 'src/main.ts'], env: HERALD_ENV },
+  { name: 'herald', command: [BUN, 'src/cli/main.ts'], env: HERALD_ENV },
   { name: 'baseline', command: [BUN, 'bench/baselines/polling.ts'], env: {} },
 ]
 
@@ -500,7 +500,7 @@ async function measureInstances(signals: Signals, admin: postgres.Sql, load: Wor
   const url = await freshDatabase(admin, 'herald_bench_instances')
   const prefix = `bench-${crypto.randomUUID().slice(0, 8)}:`
   const redis: Record<string, string> = signals === 'redis' ? { REDIS_URL, HERALD_REDIS_PREFIX: prefix } : {}
-  const target: Target = { name: 'herald', command: [BUN, 'src/main.ts'], env: { ...HERALD_ENV, ...redis } }
+  const target: Target = { name: 'herald', command: [BUN, 'src/cli/main.ts'], env: { ...HERALD_ENV, ...redis } }
   const localAddress = `127.1.${SIGNALS.indexOf(signals)}.2`
   const m: Measures = {}
   const servers: Subprocess[] = []

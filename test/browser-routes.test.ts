@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import ts from 'typescript'
 import { createParser } from '../client/herald-client'
-import { CLIENT_SOURCE, CLIENT_TYPES } from '../src/routes/browser'
+import { CLIENT_SOURCE, CLIENT_TYPES } from '../src/http/routes/browser'
 import { testHerald, type TestHerald } from './helpers/herald'
 
 let plain: TestHerald

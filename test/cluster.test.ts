@@ -1,6 +1,6 @@
-// Cluster mode as an operator runs it: `HERALD_WORKERS=2 bun src/main.ts`, real processes on one port.
+// Cluster mode as an operator runs it: `HERALD_WORKERS=2 bun src/cli/main.ts`, real processes on one port.
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { alive, freePort } from '../src/embedded'
+import { alive, freePort } from '../src/cli/embedded'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
 import { connectionOwners, runHerald } from './helpers/process'
@@ -278,7 +278,7 @@ test.skipIf(process.platform !== 'linux').each(BACKENDS)(
 )
 
 test('cluster mode refuses PORT=0: the workers must share one port', async () => {
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+  const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
     cwd: new URL('..', import.meta.url).pathname,
     env: { ...process.env, DATABASE_URL: db.url, PORT: '0', HERALD_WORKERS: '2' },
     stdout: 'pipe',

@@ -7,7 +7,7 @@ import { chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { alive, EmbeddedError, readPostmasterPid, startEmbedded } from '../src/embedded'
+import { alive, EmbeddedError, readPostmasterPid, startEmbedded } from '../src/cli/embedded'
 import { testDb, type TestDb } from './helpers/db'
 import { until } from './helpers/herald'
 import { startEntry } from './helpers/process'
@@ -47,10 +47,10 @@ async function refused(url: string): Promise<boolean> {
   )
 }
 
-/** `bun src/dev.ts` as a newcomer runs it; resolves once it listens (or fails with its output). */
+/** `bun src/cli/dev.ts` as a newcomer runs it; resolves once it listens (or fails with its output). */
 function startDev(env: Record<string, string | undefined>) {
   const { DATABASE_URL: _, ...inherited } = process.env
-  return startEntry('src/dev.ts', { ...inherited, PORT: '0', HOST: '127.0.0.1', HERALD_DEV_DATA: dir, HERALD_DEV_PG_PORT: '0', ...env })
+  return startEntry('src/cli/dev.ts', { ...inherited, PORT: '0', HOST: '127.0.0.1', HERALD_DEV_DATA: dir, HERALD_DEV_PG_PORT: '0', ...env })
 }
 
 describe('startEmbedded', () => {
@@ -120,7 +120,7 @@ describe('startEmbedded', () => {
   }, 30_000)
 })
 
-describe('npm run dev (src/dev.ts)', () => {
+describe('npm run dev (src/cli/dev.ts)', () => {
   test('a dev killed with SIGKILL leaves its PostgreSQL running; the next dev reuses it, and SIGTERM stops both', async () => {
     const first = await startDev({})
     expect(first.url).toBeDefined()

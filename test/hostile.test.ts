@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
 import { SignJWT, base64url } from 'jose'
-import { MAX_HEADER_BYTES } from '../src/limits'
+import { MAX_HEADER_BYTES } from '../src/http/limits'
 import { testHerald, type TestHerald } from './helpers/herald'
 
 const SECRET = 'hostile-suite-secret-of-at-least-32-bytes'

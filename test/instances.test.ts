@@ -2,9 +2,9 @@
 // on either ends the older one on the other, and an alarm published to one reaches a stream on the other.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readConfig } from '../src/config'
-import { createPgGenerations } from '../src/generations'
-import { createRegistry } from '../src/registry'
-import { startServer, type RunningServer } from '../src/server'
+import { createPgGenerations } from '../src/signals/generations'
+import { createRegistry } from '../src/stream/registry'
+import { startServer, type RunningServer } from '../src/http/server'
 import { nextAlarm, quiet, ready, testHerald, type TestHerald } from './helpers/herald'
 import { readSse } from './helpers/sse'
 

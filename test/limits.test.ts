@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createBuckets } from '../src/limits'
+import { createBuckets } from '../src/http/limits'
 import { nextAlarm, ready, testHerald } from './helpers/herald'
 
 describe('token buckets', () => {

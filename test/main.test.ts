@@ -4,7 +4,7 @@ import { expect, test } from 'bun:test'
 const bun = process.execPath
 
 async function run(env: Record<string, string>) {
-  const proc = Bun.spawn([bun, 'src/main.ts'], {
+  const proc = Bun.spawn([bun, 'src/cli/main.ts'], {
     cwd: new URL('..', import.meta.url).pathname,
     env: { ...process.env, ...env },
     stdout: 'pipe',

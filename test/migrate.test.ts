@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
-import { createDb } from '../src/db'
-import { loadMigrations, migrate } from '../src/migrate'
+import { createDb } from '../src/store/db'
+import { loadMigrations, migrate } from '../src/store/migrate'
 import { DATABASE_URL } from './helpers/db'
 
 test('migrations are numbered plain SQL files, applied in order', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { createDb } from '../src/db'
-import { healthRoutes } from '../src/routes/health'
+import { createDb } from '../src/store/db'
+import { healthRoutes } from '../src/http/routes/health'
 import { testHerald, type TestHerald } from './helpers/herald'
 
 let h: TestHerald

@@ -1,7 +1,7 @@
 // Group commit: publishes that arrive together share one statement, and still each get their own
 // answer, their own seq, and their own error.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createPublisher } from '../src/publisher'
+import { createPublisher } from '../src/store/publisher'
 import { testDb, type TestDb } from './helpers/db'
 
 let db: TestDb

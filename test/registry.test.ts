@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { createRegistry, type Holder } from '../src/registry'
+import { createRegistry, type Holder } from '../src/stream/registry'
 
 const holder = (userId: string, superseded: () => unknown = () => {}): Holder => ({ userId, generation: 0, superseded: () => void superseded() })
 

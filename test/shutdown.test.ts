@@ -15,7 +15,7 @@ afterAll(async () => {
 })
 
 async function startProcess(env: Record<string, string> = {}) {
-  const started = await startEntry('src/main.ts', { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env })
+  const started = await startEntry('src/cli/main.ts', { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env })
   if (!started.url) throw new Error(`herald did not start: ${started.out}`)
   return { proc: started.proc, url: started.url, output: started.output }
 }
@@ -68,7 +68,7 @@ test('SIGTERM: streams get a jittered retry, an in-flight publish completes, exi
 })
 
 test('production without auth refuses to start, naming the variable', async () => {
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+  const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
     cwd: new URL('..', import.meta.url).pathname,
     env: { ...process.env, DATABASE_URL: db.url, PORT: '0', NODE_ENV: 'production' },
     stderr: 'pipe',

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { alarmFrame, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from '../src/render'
-import { comment, frame } from '../src/sse'
-import type { AlarmRow } from '../src/alarms'
+import { alarmFrame, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from '../src/stream/render'
+import { comment, frame } from '../src/stream/sse'
+import type { AlarmRow } from '../src/store/alarms'
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 

@@ -5,12 +5,12 @@ import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { readConfig } from '../../src/config'
-import { startServer, type RunningServer } from '../../src/server'
+import { startServer, type RunningServer } from '../../src/http/server'
 import { quiet, ready, testHerald, until, type TestHerald } from '../helpers/herald'
 import { countStreams, demoState, launchBrowser, shownAlarms, waitForAlarmCount, waitForState } from '../helpers/browser'
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname
-const DOCS = new URL('../../docs/', import.meta.url).pathname
+const DOCS = new URL('../../docs', import.meta.url).pathname
 
 const reservation = {
   ko: '예약에 성공했습니다!',

@@ -1,7 +1,7 @@
 // A fresh schema per test file, migrated, dropped afterwards: files never see each other's rows,
 // and LISTEN channels (named after the schema) never cross.
-import { createDb, type Sql } from '../../src/db'
-import { migrate } from '../../src/migrate'
+import { createDb, type Sql } from '../../src/store/db'
+import { migrate } from '../../src/store/migrate'
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 

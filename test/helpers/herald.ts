@@ -1,7 +1,7 @@
 // A real Herald on a real socket, on a fresh schema: what most integration tests start with.
-import type { HeraldOptions } from '../../src/app'
+import type { HeraldOptions } from '../../src/http/app'
 import { readConfig } from '../../src/config'
-import { startServer, type RunningServer } from '../../src/server'
+import { startServer, type RunningServer } from '../../src/http/server'
 import { readSse, type SseReader } from './sse'
 import { testDb, type TestDb } from './db'
 

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { startEmbedded } from '../../src/embedded'
+import { startEmbedded } from '../../src/cli/embedded'
 
 export const DEFAULT_TEST_DATABASE = 'postgres://postgres@127.0.0.1:5432/test'
 

@@ -1,7 +1,7 @@
-// A Herald entry (src/main.ts, src/dev.ts) as a real process, as a newcomer runs it, and which
+// A Herald entry (src/cli/main.ts, src/cli/dev.ts) as a real process, as a newcomer runs it, and which
 // process holds a connection.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { alive } from '../../src/embedded'
+import { alive } from '../../src/cli/embedded'
 
 export type Started = {
   proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>
@@ -88,9 +88,9 @@ export type Watched = {
   output(): string
 }
 
-/** `bun src/main.ts` (a single Herald, or a cluster's supervisor) with its stdout and stderr read as they come. */
+/** `bun src/cli/main.ts` (a single Herald, or a cluster's supervisor) with its stdout and stderr read as they come. */
 export function runHerald(env: Record<string, string | undefined>): Watched {
-  const proc = Bun.spawn([process.execPath, 'src/main.ts'], {
+  const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: env as Record<string, string>,
     stdin: 'ignore',

@@ -1,7 +1,7 @@
 // The alarm store: every query Herald runs against alarms, as tagged templates.
 import type postgres from 'postgres'
 import type { Sql } from './db'
-import { Errors } from './errors'
+import { Errors } from '../errors'
 
 export type NewAlarm = {
   userId: string

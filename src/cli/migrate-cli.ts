@@ -1,7 +1,7 @@
 // `bun run migrate`: applies pending migrations to DATABASE_URL and exits.
-import { ConfigError, readConfig } from './config'
-import { createDb } from './db'
-import { migrate } from './migrate'
+import { ConfigError, readConfig } from '../config'
+import { createDb } from '../store/db'
+import { migrate } from '../store/migrate'
 
 try {
   const sql = createDb(readConfig().databaseUrl, { max: 1 })

@@ -1,8 +1,8 @@
 // Starts one Herald process: database → migrations → app → listening socket.
 import { createHerald, type Herald, type HeraldOptions } from './app'
-import type { Config } from './config'
-import { createDb, type Sql } from './db'
-import { migrate } from './migrate'
+import type { Config } from '../config'
+import { createDb, type Sql } from '../store/db'
+import { migrate } from '../store/migrate'
 
 export type RunningServer = {
   herald: Herald

@@ -2,7 +2,7 @@
 // only where Herald holds the HS256 secret. Production never serves it.
 import { Elysia } from 'elysia'
 import type { Auth } from '../auth'
-import { Errors } from '../errors'
+import { Errors } from '../../errors'
 import { parseUserId, readJson } from '../input'
 
 export const DEV_TOKEN_TTL_SECONDS = 900

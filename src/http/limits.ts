@@ -1,6 +1,6 @@
 // Token buckets, keyed by user or publisher. Memory is bounded: a full bucket carries no
 // information and is dropped, and past `maxKeys` the oldest go first.
-import { Errors, HeraldError } from './errors'
+import { Errors, HeraldError } from '../errors'
 
 export type Buckets = {
   /** Takes one token; returns 0 when allowed, else the milliseconds until one is available. */

@@ -1,9 +1,9 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
 import { pathUserId, resumeCursor, parseUserId } from '../input'
-import { bestFit, parseAcceptLanguage, parseLangParam, sharedList } from '../locale'
+import { bestFit, parseAcceptLanguage, parseLangParam, sharedList } from '../../locale'
 import type { Subscriber } from '../auth'
-import { openAlarmStream, type StreamContext } from '../stream'
+import { openAlarmStream, type StreamContext } from '../../stream/stream'
 
 const STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',

@@ -1,9 +1,9 @@
 // Coalesces the queries of streams: every stream that asks within one turn of the event loop shares
 // one query (up to `maxBatch` streams each), instead of one query per stream. That is what keeps a
 // burst, a broadcast or a reconnect storm at a handful of queries.
-import { fetchAfter, latestSeqs, type AlarmRow, type FetchRequest } from './alarms'
-import { createBatcher, type BatchStats } from './batcher'
-import type { Sql } from './db'
+import { fetchAfter, latestSeqs, type AlarmRow, type FetchRequest } from '../store/alarms'
+import { createBatcher, type BatchStats } from '../batcher'
+import type { Sql } from '../store/db'
 
 export type Fetcher = {
   /** Alarms of `userId` after `after`, oldest first, at most `limit`. */

@@ -1,12 +1,12 @@
 // One subscriber's stream. pull() waits for work (a wake-up, a heartbeat, the end), then queries:
 // nothing is produced ahead of what the client reads, and an idle stream costs no query at all.
-import type { AlarmRow } from './alarms'
+import type { AlarmRow } from '../store/alarms'
 import type { Fetcher } from './fetcher'
-import type { Available } from './locale'
+import type { Available } from '../locale'
 import type { Holder, Registry } from './registry'
 import { alarmFrame, EXPIRED, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from './render'
 import type { Tickable, Ticker } from './ticker'
-import type { Hub, Listener } from './wake'
+import type { Hub, Listener } from '../signals/wake'
 
 export type StreamContext = {
   registry: Registry

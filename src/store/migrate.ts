@@ -2,7 +2,7 @@
 // two processes starting at once take turns instead of racing.
 import type { Sql } from './db'
 
-const SQL_DIR = new URL('../sql/', import.meta.url)
+const SQL_DIR = new URL('../../sql/', import.meta.url)
 
 export type Migration = { name: string; text: string }
 

@@ -2,9 +2,9 @@
 // the application), because a commit waits for the disk and the disk, not the CPU, bounds a
 // lone publish. An alarm that fails in a batch is retried alone, so one bad alarm fails only itself.
 import { findByKey, insertAlarms, type NewAlarm, type PublishedAlarm } from './alarms'
-import { createBatcher, type BatchStats } from './batcher'
+import { createBatcher, type BatchStats } from '../batcher'
 import type { Sql } from './db'
-import type { Signals } from './signals'
+import type { Signals } from '../signals/signals'
 
 export type Published = { alarm: PublishedAlarm; created: boolean }
 

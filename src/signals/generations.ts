@@ -6,10 +6,10 @@
 // take turns — Redis down, Redis back, Redis restarted empty — and a newer stream still gets a higher
 // number, as long as the two servers' clocks agree closer than one user's two opens. It also lets
 // Redis forget idle users (the keys expire) without numbers ever going back.
-import { createBatcher, type BatchStats } from './batcher'
-import type { Sql } from './db'
+import { createBatcher, type BatchStats } from '../batcher'
+import type { Sql } from '../store/db'
 import type { RedisLink } from './redis'
-import type { Registry } from './registry'
+import type { Registry } from '../stream/registry'
 
 export type Generations = {
   /** The user's next generation, unique across all instances. */

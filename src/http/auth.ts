@@ -2,8 +2,8 @@
 // here hand-rolls crypto beyond a constant-time comparison of digests.
 import { importSPKI, jwtVerify, SignJWT, errors as joseErrors, type CryptoKey, type JWTPayload } from 'jose'
 import { timingSafeEqual } from 'node:crypto'
-import type { Config } from './config'
-import { HeraldError } from './errors'
+import type { Config } from '../config'
+import { HeraldError } from '../errors'
 
 export const TOKEN_COOKIE = 'herald_token'
 

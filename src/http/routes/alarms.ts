@@ -1,8 +1,8 @@
 // POST /alarms — publish one alarm with its texts.
 import { Elysia } from 'elysia'
 import { parsePublishBody, readJson } from '../input'
-import type { Available } from '../locale'
-import type { Publisher } from '../publisher'
+import type { Available } from '../../locale'
+import type { Publisher } from '../../store/publisher'
 
 /** Checks the publisher before the body is read: auth, then its rate. */
 export type PublishGate = (request: Request) => void

@@ -1,6 +1,6 @@
 // Herald's frames, encoded once: fixed frames at load, an alarm's frame once per (alarm, locale).
-import type { AlarmRow } from './alarms'
-import { canonicalLocale, chooseLocale } from './locale'
+import type { AlarmRow } from '../store/alarms'
+import { canonicalLocale, chooseLocale } from '../locale'
 import { comment, encode, frame } from './sse'
 
 /** How long a superseded EventSource waits before it reconnects on its own: a day, i.e. not soon. */

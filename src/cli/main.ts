@@ -1,8 +1,8 @@
 // `bun run start`: read the config, serve, and end cleanly on SIGTERM/SIGINT. With
 // HERALD_WORKERS > 1, supervise that many copies of this entry on one port instead.
 import { runCluster } from './cluster'
-import { ConfigError, readConfig } from './config'
-import { startServer } from './server'
+import { ConfigError, readConfig } from '../config'
+import { startServer } from '../http/server'
 
 try {
   const config = readConfig()

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
-import type { Sql } from '../db'
-import { errorBody } from '../errors'
+import type { Sql } from '../../store/db'
+import { errorBody } from '../../errors'
 
 const TIMEOUT_MS = 2000
 

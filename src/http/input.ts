@@ -1,8 +1,8 @@
 // Validation at the boundary: every client value is checked here, with an error naming the field,
 // before anything reaches the store or the stream. Pure: no I/O.
-import type { NewAlarm } from './alarms'
-import { Errors } from './errors'
-import { canonicalLocale } from './locale'
+import type { NewAlarm } from '../store/alarms'
+import { Errors } from '../errors'
+import { canonicalLocale } from '../locale'
 
 export const MAX_USER_ID = 200
 export const MAX_MESSAGE = 4000

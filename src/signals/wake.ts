@@ -1,8 +1,8 @@
 // Wake-ups: "user U has new alarms". Streams subscribe to the hub; transports (Postgres
 // LISTEN/NOTIFY here; others later) tell the hub which users to wake. Streams never know which
 // transport is behind it.
-import { latestSeqs } from './alarms'
-import type { Sql } from './db'
+import { latestSeqs } from '../store/alarms'
+import type { Sql } from '../store/db'
 
 /** What a stream shows the hub: whose it is, how far it has read, and how to wake it. */
 export type Listener = {

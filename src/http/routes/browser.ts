@@ -4,10 +4,10 @@
 import { Elysia } from 'elysia'
 import { statSync } from 'node:fs'
 import type { Auth } from '../auth'
-import { Errors } from '../errors'
-import type { Available } from '../locale'
+import { Errors } from '../../errors'
+import type { Available } from '../../locale'
 
-const ROOT = new URL('../../', import.meta.url).pathname
+const ROOT = new URL('../../../', import.meta.url).pathname
 export const CLIENT_SOURCE = ROOT + 'client/herald-client.ts'
 export const CLIENT_TYPES = ROOT + 'client/herald-client.d.ts'
 const PUBLIC = ROOT + 'public/'

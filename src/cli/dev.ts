@@ -1,10 +1,10 @@
 // `npm run dev`: Herald with its demo page, on a PostgreSQL of its own when DATABASE_URL is unset
 // (the embedded one, data in .herald/pg), so a fresh clone needs nothing installed but npm.
-import { ConfigError, readConfig } from './config'
+import { ConfigError, readConfig } from '../config'
 import { EmbeddedError, startEmbedded, type Embedded } from './embedded'
-import { startServer, type RunningServer } from './server'
+import { startServer, type RunningServer } from '../http/server'
 
-const DEFAULT_DATA = new URL('../.herald/pg', import.meta.url).pathname
+const DEFAULT_DATA = new URL('../../.herald/pg', import.meta.url).pathname
 // Fixed, so `psql` and a restarted dev find it at the same place; 5432 is left to a real server.
 const DEFAULT_PG_PORT = 54329
 

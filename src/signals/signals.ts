@@ -7,10 +7,10 @@
 // is connected to it and no other instance has said it is not. An instance that loses Redis says
 // so on PostgreSQL (and repeats it while it lasts), so its peers send through PostgreSQL, which
 // reaches everyone. When Redis is back, the instance catches up and says so.
-import type { Sql } from './db'
+import type { Sql } from '../store/db'
 import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
 import { createRedisLink, type RedisLink } from './redis'
-import type { Registry } from './registry'
+import type { Registry } from '../stream/registry'
 import { createPgTransport, type Hub } from './wake'
 
 export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)' | 'postgres (another instance cannot reach Redis)'

@@ -4,7 +4,7 @@
 // afterwards, even when the supervisor has to be killed.
 import { readdirSync, readFileSync } from 'node:fs'
 import type { Subprocess } from 'bun'
-import { freePort } from '../src/cli/embedded'
+import { freePort } from '../src/cli/process'
 
 export type Cluster = {
   port: number

@@ -101,9 +101,28 @@ export function bestFit(requested: readonly string[], available: readonly string
   return result === NO_MATCH ? undefined : result
 }
 
-/** The stream's locale: best fit of what the client asked for among what exists, else the default. */
-export function negotiate(requested: readonly string[], available: readonly string[], fallback: string) {
-  return bestFit(requested, available) ?? fallback
+/** A stream's language: `locale` for the stream, `preferred` for how each alarm picks its text. */
+export type StreamLanguage = { locale: string; preferred: readonly string[] }
+
+/**
+ * The product's subtlest rule. The stream's locale is the best fit of what the client asked for
+ * among the languages that exist, else the default. Each alarm then looks for the stream's locale
+ * first and the client's list after it. But when nothing asked for was known yet (a fresh
+ * database) the default is a fallback, not a wish: the client's list comes first, so an alarm
+ * that does have the asked-for language still arrives in it.
+ */
+export function streamLanguage(
+  requested: readonly string[],
+  available: readonly string[],
+  defaultLocale: string,
+): StreamLanguage {
+  const fit = bestFit(requested, available)
+  const locale = fit ?? defaultLocale
+  let preferred: readonly string[]
+  if (fit) preferred = unique([fit, ...requested])
+  else if (requested.length > 0) preferred = requested
+  else preferred = [locale]
+  return { locale, preferred: sharedList(preferred) }
 }
 
 /**

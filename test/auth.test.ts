@@ -93,7 +93,7 @@ describe('subscribers', () => {
     const event = await sub.nextEvent()
     expect(event?.event).toBe('expired')
     expect(await sub.ended()).toEqual([])
-    expect(h.herald.registry.generationOf('expiring')).toBeUndefined()
+    expect(h.herald.live.generationOf('expiring')).toBeUndefined()
   })
 })
 

@@ -1,6 +1,6 @@
 // Cluster mode as an operator runs it: `HERALD_WORKERS=2 bun src/cli/main.ts`, real processes on one port.
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { alive, freePort } from '../src/cli/embedded'
+import { alive, freePort } from '../src/cli/process'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
 import { connectionOwners, runHerald } from './helpers/process'

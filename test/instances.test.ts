@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readConfig } from '../src/config'
 import { createPgGenerations } from '../src/signals/generations'
+import { createChannels } from '../src/store/channels'
 import { createRegistry } from '../src/stream/registry'
 import { startServer, type RunningServer } from '../src/http/server'
 import { nextAlarm, quiet, ready, testHerald, type TestHerald } from './helpers/herald'
@@ -40,7 +41,7 @@ describe('two instances', () => {
     expect(third.generation).toBeGreaterThan(second.generation)
     expect((await onB.nextEvent())?.event).toBe('superseded')
     expect(await onB.ended()).toEqual([])
-    expect(b.herald.registry.generationOf('roamer')).toBeUndefined()
+    expect(b.herald.live.generationOf('roamer')).toBeUndefined()
     await backOnA.cancel()
   })
 
@@ -49,7 +50,7 @@ describe('two instances', () => {
     await ready(mine)
     const other = await subscribeTo(b, 'someone-else')
     await ready(other)
-    expect(a.herald.registry.generationOf('stay')).toBeDefined()
+    expect(a.herald.live.generationOf('stay')).toBeDefined()
     await Promise.all([mine.cancel(), other.cancel()])
   })
 
@@ -69,7 +70,7 @@ describe('two instances', () => {
 
 describe('shared generations', () => {
   test('opens of one user in one batch get consecutive numbers, after any earlier one', async () => {
-    const generations = createPgGenerations(a.db.sql, createRegistry(), { channel: 'herald_test_generations' })
+    const generations = createPgGenerations(createChannels(a.db.sql), createRegistry(), { channel: 'herald_test_generations' })
     const before = await generations.next('batched')
     const [x, y, z] = await Promise.all([generations.next('batched'), generations.next('batched'), generations.next('other-user')])
     expect(x).toBeGreaterThan(before)
@@ -80,9 +81,9 @@ describe('shared generations', () => {
 
   test('catch-up ends a local stream whose newer number was announced while nobody listened', async () => {
     const registry = createRegistry()
-    const generations = createPgGenerations(a.db.sql, registry, { channel: 'herald_test_generations' })
+    const generations = createPgGenerations(createChannels(a.db.sql), registry, { channel: 'herald_test_generations' })
     const ended: string[] = []
-    const holder = (userId: string) => ({ userId, generation: 0, superseded: () => void ended.push(userId) })
+    const holder = (userId: string) => ({ key: userId, generation: 0, superseded: () => void ended.push(userId) })
     registry.claim(holder('missed'), await generations.next('missed'))
     registry.claim(holder('current'), await generations.next('current'))
     // Another instance opened 'missed' again; its NOTIFY was lost.

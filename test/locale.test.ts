@@ -4,7 +4,7 @@ import {
   sharedList,
   chooseLocale,
   createAvailable,
-  negotiate,
+  streamLanguage,
   parseAcceptLanguage,
   parseLangParam,
 } from '../src/locale'
@@ -61,7 +61,7 @@ describe('parseLangParam', () => {
   })
 })
 
-describe('negotiate (best fit against what exists)', () => {
+describe("streamLanguage (the stream's locale: best fit against what exists)", () => {
   test.each([
     [['en-GB'], 'en-US'],
     [['ja-JP'], 'ja'],
@@ -69,13 +69,32 @@ describe('negotiate (best fit against what exists)', () => {
     [['ko-KR'], 'ko'],
     [['fr', 'ja'], 'ja'],
   ])('%j → %s', (requested, expected) => {
-    expect(negotiate(requested, available, 'en')).toBe(expected)
+    expect(streamLanguage(requested, available, 'en').locale).toBe(expected)
   })
 
   test('falls back to the default when nothing fits', () => {
-    expect(negotiate(['fr'], available, 'en')).toBe('en')
-    expect(negotiate([], available, 'en')).toBe('en')
-    expect(negotiate(['ko'], [], 'en')).toBe('en')
+    expect(streamLanguage(['fr'], available, 'en').locale).toBe('en')
+    expect(streamLanguage([], available, 'en').locale).toBe('en')
+    expect(streamLanguage(['ko'], [], 'en').locale).toBe('en')
+  })
+
+  test("a fit comes first in each alarm's preferences, then the client's list, once each", () => {
+    expect(streamLanguage(['ja-JP', 'ko', 'ja-JP'], available, 'en').preferred).toEqual(['ja', 'ja-JP', 'ko'])
+    expect(streamLanguage(['ja', 'ko'], available, 'en').preferred).toEqual(['ja', 'ko'])
+  })
+
+  test("when nothing asked for is known yet, the client's list comes first, not the default", () => {
+    // A fresh database: no languages yet. An alarm with `ko` must still arrive in `ko`.
+    expect(streamLanguage(['ko', 'ja'], [], 'en')).toEqual({ locale: 'en', preferred: ['ko', 'ja'] })
+    expect(streamLanguage(['fr'], available, 'en')).toEqual({ locale: 'en', preferred: ['fr'] })
+  })
+
+  test('with nothing asked for, the default is the only preference', () => {
+    expect(streamLanguage([], available, 'en')).toEqual({ locale: 'en', preferred: ['en'] })
+  })
+
+  test('equal requests share one preferences array (streams hold it, not a copy each)', () => {
+    expect(streamLanguage(['ko'], available, 'en').preferred).toBe(streamLanguage(['ko'], available, 'en').preferred)
   })
 })
 

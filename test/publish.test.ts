@@ -244,14 +244,21 @@ describe('GET /health', () => {
     expect(await res.json()).toEqual({ status: 'ok', signals: 'postgres' })
   })
 
-  test('is 503 with a JSON error when PostgreSQL does not answer', async () => {
+  test('is 503 DATABASE_UNAVAILABLE when PostgreSQL does not answer, with no internals: the details go to the log', async () => {
     const dead = createDb('postgres://postgres@127.0.0.1:1/test', { max: 1 })
+    const logged: unknown[] = []
     try {
-      const res = await healthRoutes(dead, () => 'postgres').handle(new Request('http://localhost/health'))
+      const health = healthRoutes({ ping: () => dead`select 1`, signals: () => 'postgres', onError: (e) => logged.push(e) })
+      const res = await health.handle(new Request('http://localhost/health'))
       expect(res.status).toBe(503)
-      const body = await res.json()
-      expect(body.status).toBe('unavailable')
-      expect(body.error.code).toBe('DATABASE_UNAVAILABLE')
+      const text = await res.text()
+      expect(JSON.parse(text)).toEqual({
+        status: 'unavailable',
+        signals: 'postgres',
+        error: { code: 'DATABASE_UNAVAILABLE', message: 'PostgreSQL does not answer' },
+      })
+      expect(text).not.toContain('127.0.0.1')
+      expect(String(logged[0])).toContain('ECONNREFUSED')
     } finally {
       await dead.end({ timeout: 0 })
     }

@@ -153,7 +153,7 @@ describe("with the machine's Redis", () => {
     try {
       const generations = createRedisGenerations(link, registry, { prefix: p.prefix, channel: `${p.prefix}unused` })
       const ended: string[] = []
-      const holder = (userId: string) => ({ userId, generation: 0, superseded: () => void ended.push(userId) })
+      const holder = (userId: string) => ({ key: userId, generation: 0, superseded: () => void ended.push(userId) })
       registry.claim(holder('missed'), await generations.next('missed'))
       registry.claim(holder('current'), await generations.next('current'))
       await redis.send('INCR', [`${p.prefix}gen:missed`]) // another instance's open, its PUBLISH lost
@@ -177,7 +177,7 @@ describe("with the machine's Redis", () => {
     expect(next?.event).toBe('alarm')
     expect(JSON.parse(next!.data!).message).toBe('still here')
     await until(() => p.logA.lines.filter((line) => line.includes('malformed')).length === 4, 'four reports', 2000)
-    expect(p.a.herald.registry.generationOf('stranger')).toBeDefined() // the PostgreSQL one ended nothing either
+    expect(p.a.herald.live.generationOf('stranger')).toBeDefined() // the PostgreSQL one ended nothing either
     await onA.cancel()
   })
 

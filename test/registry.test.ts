@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { createRegistry, type Holder } from '../src/stream/registry'
 
-const holder = (userId: string, superseded: () => unknown = () => {}): Holder => ({ userId, generation: 0, superseded: () => void superseded() })
+const holder = (key: string, superseded: () => unknown = () => {}): Holder => ({ key, generation: 0, superseded: () => void superseded() })
 
 describe('registry', () => {
   test('a newer claim supersedes the older one at once and gets a higher generation', () => {

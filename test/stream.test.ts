@@ -200,7 +200,7 @@ describe('bad subscribe input', () => {
     const res = await fetch(new URL(path, h.url), { headers })
     expect(res.status).toBe(400)
     expect((await res.json()).error.code).toBe(code)
-    expect(h.herald.registry.generationOf('u')).toBeUndefined()
+    expect(h.herald.live.generationOf('u')).toBeUndefined()
   })
 })
 
@@ -293,17 +293,17 @@ describe('one stream per user', () => {
     expect(second).toBeGreaterThan(first)
     await publishOk('one', reservation)
     expect(await nextAlarm(newer)).toMatchObject({ locale: 'ja' })
-    expect(h.herald.registry.generationOf('one')).toBe(second)
+    expect(h.herald.live.generationOf('one')).toBe(second)
     await newer.cancel()
   })
 
   test('a client that disconnects releases its stream and nothing of the user stays', async () => {
     const sub = await h.subscribe('leaver', { lang: 'ko' })
     const { generation } = await ready(sub)
-    expect(h.herald.registry.generationOf('leaver')).toBe(generation)
+    expect(h.herald.live.generationOf('leaver')).toBe(generation)
     sub.abort()
-    await until(() => h.herald.registry.generationOf('leaver') === undefined, 'the registry to forget the user')
-    await until(() => !h.herald.hub.cursors().has('leaver'), 'the hub to forget the user')
+    await until(() => h.herald.live.generationOf('leaver') === undefined, 'the registry to forget the user')
+    await until(() => !h.herald.live.cursors().has('leaver'), 'the hub to forget the user')
   })
 })
 

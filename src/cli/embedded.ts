@@ -10,6 +10,7 @@ import { mkdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { userInfo } from 'node:os'
 import postgres from 'postgres'
+import { alive, freePort } from './process'
 
 export type EmbeddedOptions = {
   /** The data folder (created and initialised on first use, kept afterwards). */
@@ -197,21 +198,6 @@ function readPid(file: string): number | undefined {
   }
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    // EPERM: it exists, we may just not signal it.
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-  // A child that exited but was not reaped yet still answers signal 0.
-  try {
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch {
-    return true
-  }
-}
-
 /** The pid is a postgres whose command line names this data folder (pids get recycled). */
 function isOurPostmaster(pid: number, dataDir: string): boolean {
   if (!alive(pid)) return false
@@ -276,14 +262,6 @@ async function ensureDatabase(adminUrl: string, database: string) {
   } finally {
     await admin.end({ timeout: 1 })
   }
-}
-
-/** A port free right now on 127.0.0.1 (the OS picks it; nothing holds it after). */
-export function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = probe.port
-  probe.stop(true)
-  return port
 }
 
 async function portBusy(port: number): Promise<boolean> {

@@ -3,7 +3,7 @@
 import { importSPKI, jwtVerify, SignJWT, errors as joseErrors, type CryptoKey, type JWTPayload } from 'jose'
 import { timingSafeEqual } from 'node:crypto'
 import type { Config } from '../config'
-import { HeraldError } from '../errors'
+import { Errors } from '../errors'
 
 export const TOKEN_COOKIE = 'herald_token'
 
@@ -23,12 +23,6 @@ export type Auth = {
   mint?(userId: string, ttlSeconds?: number): Promise<string>
 }
 
-export const AuthErrors = {
-  unauthorized: (message: string) =>
-    new HeraldError('UNAUTHORIZED', 401, message, { 'www-authenticate': 'Bearer realm="herald"' }),
-  forbidden: () => new HeraldError('FORBIDDEN', 403, "the token's subject is another user"),
-}
-
 const ALGORITHMS_BY_KEY = ['ES256', 'RS256'] as const
 
 export type AuthConfig = Pick<Config, 'jwtSecret' | 'jwtPublicKey' | 'publishKeys' | 'authNone'>
@@ -45,7 +39,7 @@ export async function createAuth(config: AuthConfig): Promise<Auth> {
     async verifySubscriber(request, url, userId) {
       if (!verifier) return {}
       const token = bearer(request) ?? url.searchParams.get('token') ?? cookie(request, TOKEN_COOKIE)
-      if (!token) throw AuthErrors.unauthorized('a token is required (Authorization: Bearer, ?token= or cookie)')
+      if (!token) throw Errors.unauthorized('a token is required (Authorization: Bearer, ?token= or cookie)')
       let payload: JWTPayload
       try {
         ;({ payload } = await jwtVerify(token, verifier.key, {
@@ -53,23 +47,23 @@ export async function createAuth(config: AuthConfig): Promise<Auth> {
           requiredClaims: ['sub', 'exp'],
         }))
       } catch (error) {
-        throw AuthErrors.unauthorized(`invalid token: ${describe(error)}`)
+        throw Errors.unauthorized(`invalid token: ${describe(error)}`)
       }
-      if (payload.sub !== userId) throw AuthErrors.forbidden()
+      if (payload.sub !== userId) throw Errors.forbidden()
       return { expiresAt: payload.exp! * 1000 }
     },
 
     verifyPublisher(request) {
       if (publishDigests.length === 0) return request.headers.get('x-forwarded-for') ?? 'anonymous'
       const key = bearer(request)
-      if (!key) throw AuthErrors.unauthorized('publishing requires Authorization: Bearer <publish key>')
+      if (!key) throw Errors.unauthorized('publishing requires Authorization: Bearer <publish key>')
       const presented = digest(key)
       // Compare against every key, always: the time taken says nothing about which one matched.
       let match = -1
       publishDigests.forEach((known, i) => {
         if (timingSafeEqual(known, presented) && match < 0) match = i
       })
-      if (match < 0) throw AuthErrors.unauthorized('unknown publish key')
+      if (match < 0) throw Errors.unauthorized('unknown publish key')
       return `key#${match}`
     },
 

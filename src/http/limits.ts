@@ -1,6 +1,6 @@
 // Token buckets, keyed by user or publisher. Memory is bounded: a full bucket carries no
 // information and is dropped, and past `maxKeys` the oldest go first.
-import { Errors, HeraldError } from '../errors'
+import { Errors } from '../errors'
 
 export type Buckets = {
   /** Takes one token; returns 0 when allowed, else the milliseconds until one is available. */
@@ -52,17 +52,6 @@ export function createBuckets({ capacity, perSecond, maxKeys = 100_000 }: Bucket
       return Math.ceil(((1 - bucket.tokens) / perSecond) * 1000)
     },
   }
-}
-
-export const LimitErrors = {
-  tooManyStreams: (max: number) =>
-    new HeraldError('TOO_MANY_STREAMS', 503, `this process holds its maximum of ${max} streams; retry shortly`, {
-      'retry-after': '5',
-    }),
-  rateLimited: (what: string, waitMs: number) =>
-    new HeraldError('RATE_LIMITED', 429, `too many ${what}; retry in ${Math.ceil(waitMs / 1000)} s`, {
-      'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))),
-    }),
 }
 
 /**

@@ -7,9 +7,9 @@
 // number, as long as the two servers' clocks agree closer than one user's two opens. It also lets
 // Redis forget idle users (the keys expire) without numbers ever going back.
 import { createBatcher, type BatchStats } from '../batcher'
-import type { Sql } from '../store/db'
+import type { Channels } from '../store/channels'
 import type { RedisLink } from './redis'
-import type { Registry } from '../stream/registry'
+import type { Local } from './local'
 
 export type Generations = {
   /** The user's next generation, unique across all instances. */
@@ -30,8 +30,11 @@ type Counter = {
   read(users: string[]): Promise<[userId: string, generation: number][]>
 }
 
+/** What generations may do to local streams: end the ones older than an announcement. */
+type Holders = Pick<Local, 'supersede' | 'keys'>
+
 /** Batches opens per event-loop turn into one bump, and compares local streams with the counter on catch-up. */
-function generationsOn(counter: Counter, registry: Registry): Generations {
+function generationsOn(counter: Counter, local: Holders): Generations {
   const stats: BatchStats = { queries: 0, requests: 0 }
   const bumps = createBatcher<string, number>(
     async (users) => {
@@ -52,43 +55,21 @@ function generationsOn(counter: Counter, registry: Registry): Generations {
     stats,
     next: (userId) => bumps.submit(userId),
     async catchUp() {
-      const users = [...registry.users()]
+      const keys = [...local.keys()]
       let ended = 0
-      for (let i = 0; i < users.length; i += CATCH_UP_CHUNK)
-        for (const [userId, generation] of await counter.read(users.slice(i, i + CATCH_UP_CHUNK)))
-          if (registry.supersede(userId, generation)) ended++
+      for (let i = 0; i < keys.length; i += CATCH_UP_CHUNK)
+        for (const [key, generation] of await counter.read(keys.slice(i, i + CATCH_UP_CHUNK)))
+          if (local.supersede(key, generation)) ended++
       return ended
     },
   }
 }
 
 /** The counter in `user_generations`, announced with NOTIFY on `channel`. */
-export function createPgGenerations(sql: Sql, registry: Registry, { channel }: { channel: string }): Generations {
+export function createPgGenerations(channels: Channels, local: Holders, { channel }: { channel: string }): Generations {
   return generationsOn(
-    {
-      async bump(counts) {
-        const rows = await sql<{ user_id: string; generation: string }[]>`
-          with input as (
-            select * from unnest(${[...counts.keys()]}::text[], ${[...counts.values()]}::int8[]) as i(user_id, n)
-          ), clock as (
-            select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now
-          ), bumped as (
-            insert into user_generations as g (user_id, generation)
-            select user_id, now + n - 1 from input, clock
-            on conflict (user_id) do update
-              set generation = greatest(g.generation + excluded.generation - (select now from clock) + 1, excluded.generation)
-            returning g.user_id, g.generation
-          )
-          select user_id, generation, pg_notify(${channel}, generation || ' ' || user_id) from bumped`
-        return new Map(rows.map((row) => [row.user_id, Number(row.generation)]))
-      },
-      async read(users) {
-        const rows = await sql<{ user_id: string; generation: string }[]>`
-          select user_id, generation from user_generations where user_id = any(${users}::text[])`
-        return rows.map((row) => [row.user_id, Number(row.generation)])
-      },
-    },
-    registry,
+    { bump: (counts) => channels.bumpGenerations(counts, channel), read: (keys) => channels.readGenerations(keys) },
+    local,
   )
 }
 
@@ -102,9 +83,9 @@ export function announcement(payload: string): [userId: string, generation: numb
 }
 
 /** Applies an announcement to the local streams; ignores (and reports) anything malformed. */
-export function applyAnnouncement(registry: Registry, payload: string, onError: (error: unknown) => void) {
+export function applyAnnouncement(local: Pick<Local, 'supersede'>, payload: string, onError: (error: unknown) => void) {
   const parsed = announcement(payload)
-  if (parsed) registry.supersede(...parsed)
+  if (parsed) local.supersede(...parsed)
   else onError(new Error(`ignored a malformed generation announcement: ${JSON.stringify(payload.slice(0, 100))}`))
 }
 
@@ -122,7 +103,7 @@ const BUMP_SHA = new Bun.CryptoHasher('sha1').update(BUMP).digest('hex')
 /** The counter in Redis (`<prefix>gen:<user>`), announced with PUBLISH on `channel`. */
 export function createRedisGenerations(
   redis: RedisLink,
-  registry: Registry,
+  local: Holders,
   { prefix, channel }: { prefix: string; channel: string },
 ): Generations {
   const key = (userId: string) => `${prefix}gen:${userId}`
@@ -148,6 +129,6 @@ export function createRedisGenerations(
         return users.flatMap((user, i) => (values[i] == null ? [] : [[user, Number(values[i])] as [string, number]]))
       },
     },
-    registry,
+    local,
   )
 }

@@ -7,11 +7,13 @@
 // is connected to it and no other instance has said it is not. An instance that loses Redis says
 // so on PostgreSQL (and repeats it while it lasts), so its peers send through PostgreSQL, which
 // reaches everyone. When Redis is back, the instance catches up and says so.
-import type { Sql } from '../store/db'
+import type { Channels } from '../store/channels'
 import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
 import { createRedisLink, type RedisLink } from './redis'
-import type { Registry } from '../stream/registry'
-import { createPgTransport, type Hub } from './wake'
+import type { Local } from './local'
+import { createPgWakes } from './wake'
+
+export type { Local }
 
 export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)' | 'postgres (another instance cannot reach Redis)'
 
@@ -45,27 +47,29 @@ export type SignalsOptions = {
   redisPingMs?: number
 }
 
-export function createSignals(sql: Sql, hub: Hub, registry: Registry, options: SignalsOptions): Signals {
+export function createSignals(channels: Channels, local: Local, options: SignalsOptions): Signals {
   const onError = (error: unknown) => options.log.error('herald:', error)
-  const wakes = createPgTransport(sql, hub, {
+  const wakes = createPgWakes(channels, local, {
     channel: options.listenChannel ?? options.channel,
     safetyPollMs: options.safetyPollMs,
     onError,
   })
   const generationChannel = options.channel + '_generation'
-  const pgGenerations = createPgGenerations(sql, registry, { channel: generationChannel })
-  const redis = options.redisUrl ? createRedisSignals(sql, hub, registry, { ...options, redisUrl: options.redisUrl }, wakes.catchUp) : undefined
+  const pgGenerations = createPgGenerations(channels, local, { channel: generationChannel })
+  const redis = options.redisUrl
+    ? createRedisSignals(channels, local, { ...options, redisUrl: options.redisUrl }, wakes.catchUp)
+    : undefined
   const unlisten: (() => Promise<void>)[] = []
 
   async function listenForGenerations() {
-    let listens = 0
-    const listening = await sql.listen(
-      generationChannel,
-      (payload) => applyAnnouncement(registry, payload, onError),
-      // A reconnected LISTEN may have missed announcements: compare with the counter.
-      () => listens++ > 0 && pgGenerations.catchUp().catch(onError),
+    unlisten.push(
+      await channels.listen(
+        generationChannel,
+        (payload) => applyAnnouncement(local, payload, onError),
+        // A reconnected LISTEN may have missed announcements: compare with the counter.
+        () => void pgGenerations.catchUp().catch(onError),
+      ),
     )
-    unlisten.push(listening.unlisten)
   }
 
   return {
@@ -88,7 +92,7 @@ export function createSignals(sql: Sql, hub: Hub, registry: Registry, options: S
       } catch {
         // Never throws: the alarms are committed, and a failed publish would be retried as a duplicate.
         // If PostgreSQL fails too, the catch-up on reconnect and the safety poll find them.
-        await sql`select pg_notify(${options.channel}, u) from unnest(${userIds}::text[]) u`.catch(onError)
+        await channels.notify(options.channel, userIds).catch(onError)
       }
     },
     catchUp: () => wakes.catchUp(),
@@ -120,16 +124,15 @@ type RedisSignals = {
 }
 
 function createRedisSignals(
-  sql: Sql,
-  hub: Hub,
-  registry: Registry,
+  channels: Channels,
+  local: Local,
   options: SignalsOptions & { redisUrl: string },
   catchUpWakes: () => Promise<number>,
 ): RedisSignals {
   const { log, redisPrefix: prefix, downRepeatMs = 2000 } = options
   const self = crypto.randomUUID().slice(0, 8)
   const control = options.channel + '_control'
-  const channels = { generation: prefix + 'generation', wake: prefix + 'wake' }
+  const names = { generation: prefix + 'generation', wake: prefix + 'wake' }
   /** Peers that said they cannot reach Redis, until when we believe them. */
   const peersDown = new Map<string, number>()
   let downTimer: ReturnType<typeof setInterval> | undefined
@@ -137,12 +140,12 @@ function createRedisSignals(
 
   const link = createRedisLink({
     url: options.redisUrl,
-    channels: [channels.generation, channels.wake],
+    channels: [names.generation, names.wake],
     pingEveryMs: options.redisPingMs,
     onMessage(message, channel) {
-      if (channel === channels.generation) return applyAnnouncement(registry, message, onError)
+      if (channel === names.generation) return applyAnnouncement(local, message, onError)
       const users = wakeList(message)
-      if (users) for (const userId of users) hub.wakeUser(userId)
+      if (users) local.wake(users)
       else onError(new Error(`ignored a malformed wake-up on ${channel}: ${JSON.stringify(message.slice(0, 100))}`))
     },
     onDown(error) {
@@ -166,12 +169,12 @@ function createRedisSignals(
       generations.catchUp().catch(onError)
     },
   })
-  const generations = createRedisGenerations(link, registry, { prefix, channel: channels.generation })
+  const generations = createRedisGenerations(link, local, { prefix, channel: names.generation })
 
   // One after the other: a repeated 'down' still in flight must not arrive after the 'up'.
   let telling = Promise.resolve()
   function tell(state: 'down' | 'up') {
-    telling = telling.then(() => sql`select pg_notify(${control}, ${state + ' ' + self})`).then(() => {}, onError)
+    telling = telling.then(() => channels.notify(control, [state + ' ' + self])).then(() => {}, onError)
   }
 
   function heard(payload: string) {
@@ -197,14 +200,14 @@ function createRedisSignals(
     generations,
     usable: () => link.up && !anyPeerDown(),
     async publishWake(userIds) {
-      await link.send('PUBLISH', [channels.wake, JSON.stringify(userIds)])
+      await link.send('PUBLISH', [names.wake, JSON.stringify(userIds)])
     },
     async start() {
-      const listening = await sql.listen(control, heard)
+      const unlisten = await channels.listen(control, heard)
       await link.start()
       return async () => {
         clearInterval(downTimer)
-        await listening.unlisten()
+        await unlisten()
       }
     },
   }

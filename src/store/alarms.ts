@@ -29,11 +29,22 @@ export type AlarmRow = {
   /** The alarm's `data` as JSON text, spliced into frames without a parse/stringify round trip. */
   dataJson: string
   createdAt: string
-  /** Frames already encoded for this alarm, by locale: one encoding however many streams send it. */
-  frames?: Map<string, Uint8Array>
 }
 
 export type FetchRequest = { userId: string; after: number }
+
+/** What streams read, bound to a pool: the stream layer never holds the pool itself. */
+export type AlarmReads = {
+  fetchAfter(requests: FetchRequest[], limit: number): Promise<AlarmRow[][]>
+  latestSeqs(userIds: string[]): Promise<Map<string, number>>
+}
+
+export function alarmReads(sql: Sql): AlarmReads {
+  return {
+    fetchAfter: (requests, limit) => fetchAfter(sql, requests, limit),
+    latestSeqs: (userIds) => latestSeqs(sql, userIds),
+  }
+}
 
 /**
  * Stores alarms and their texts in one statement (one round trip, one commit) and answers in input

@@ -34,3 +34,24 @@ export async function currentPlace(sql: Sql): Promise<{ database: string; schema
 export function channelFor(schema: string): string {
   return 'herald_' + schema
 }
+
+/** Resolves once the database answers a trivial query. */
+export function ping(sql: Sql): Promise<unknown> {
+  return sql`select 1`
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '57P01', // admin_shutdown
+  '57P03', // cannot_connect_now
+])
+
+/** The driver's error says the database could not be reached (not that a query was wrong). */
+export function isUnreachable(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && CONNECTION_CODES.has((error as { code?: string }).code ?? '')
+}

@@ -1,9 +1,8 @@
 // Coalesces the queries of streams: every stream that asks within one turn of the event loop shares
 // one query (up to `maxBatch` streams each), instead of one query per stream. That is what keeps a
 // burst, a broadcast or a reconnect storm at a handful of queries.
-import { fetchAfter, latestSeqs, type AlarmRow, type FetchRequest } from '../store/alarms'
 import { createBatcher, type BatchStats } from '../batcher'
-import type { Sql } from '../store/db'
+import type { AlarmReads, AlarmRow, FetchRequest } from '../store/alarms'
 
 export type Fetcher = {
   /** Alarms of `userId` after `after`, oldest first, at most `limit`. */
@@ -20,21 +19,19 @@ export type FetcherOptions = {
   maxBatch?: number
   /** Batches in flight at once per kind; the rest wait their turn, so a storm cannot drain the pool. */
   maxInFlight?: number
-  query?: (requests: FetchRequest[], limit: number) => Promise<AlarmRow[][]>
 }
 
-export function createFetcher(sql: Sql, options: FetcherOptions = {}): Fetcher {
+export function createFetcher(reads: AlarmReads, options: FetcherOptions = {}): Fetcher {
   const { limit = 100, maxBatch = 1000, maxInFlight = 4 } = options
-  const query = options.query ?? ((requests, n) => fetchAfter(sql, requests, n))
   const stats: BatchStats = { queries: 0, requests: 0 }
-  const alarms = createBatcher<FetchRequest, AlarmRow[]>((batch) => query(batch, limit), {
+  const alarms = createBatcher<FetchRequest, AlarmRow[]>((batch) => reads.fetchAfter(batch, limit), {
     maxBatch,
     maxInFlight,
     stats,
   })
   const positions = createBatcher<string, number>(
     async (users) => {
-      const latest = await latestSeqs(sql, [...new Set(users)])
+      const latest = await reads.latestSeqs([...new Set(users)])
       return users.map((user) => latest.get(user) ?? 0)
     },
     { maxBatch, maxInFlight, stats },

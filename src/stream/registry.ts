@@ -1,5 +1,5 @@
-// Who holds each user's stream. Claiming bumps the user's generation and ends the stream that held
-// it before. A user with no open stream has nothing here: memory follows open streams, not users.
+// Who holds each stream key (today: a user). Claiming bumps the key's generation and ends the stream
+// that held it before. A key with no open stream has nothing here: memory follows open streams.
 //
 // Across processes, a stream's real generation comes from a shared counter a moment after it
 // claims locally. Until then it is provisional: a newer generation announced by another instance
@@ -7,7 +7,8 @@
 
 /** A stream as the registry sees it: whose it is, and how to end it when a newer one opens. */
 export type Holder = {
-  readonly userId: string
+  /** Streams of one key supersede each other; streams of different keys never do. */
+  readonly key: string
   /** Set by claim() and confirm(): the holder's place in the user's order of streams. */
   generation: number
   superseded(): void
@@ -22,25 +23,25 @@ export type Registry = {
   claim(holder: Holder, generation?: number): number
   /** Gives the holder its shared generation; ends it if another instance already went past it. */
   confirm(holder: Holder, generation: number): void
-  /** Gives the user up if `holder` still holds it. Safe to call more than once. */
+  /** Gives the key up if `holder` still holds it. Safe to call more than once. */
   release(holder: Holder): void
   /** Ends the local holder if it is older than `generation` (a newer stream opened elsewhere). */
-  supersede(userId: string, generation: number): boolean
-  generationOf(userId: string): number | undefined
-  /** Every user with a stream here. */
-  users(): IterableIterator<string>
+  supersede(key: string, generation: number): boolean
+  generationOf(key: string): number | undefined
+  /** Every key with a stream here. */
+  keys(): IterableIterator<string>
 }
 
 export function createRegistry(): Registry {
   const holders = new Map<string, Holder>()
   const provisional = new Set<Holder>()
-  /** The newest generation announced for a user while its holder was provisional. */
+  /** The newest generation announced for a key while its holder was provisional. */
   const announced = new Map<string, number>()
 
   function end(holder: Holder) {
-    holders.delete(holder.userId)
+    holders.delete(holder.key)
     provisional.delete(holder)
-    announced.delete(holder.userId)
+    announced.delete(holder.key)
     holder.superseded()
   }
 
@@ -49,7 +50,7 @@ export function createRegistry(): Registry {
       return holders.size
     },
     claim(holder, generation) {
-      const previous = holders.get(holder.userId)
+      const previous = holders.get(holder.key)
       const next = generation ?? (previous?.generation ?? 0) + 1
       holder.generation = next
       if (previous && previous.generation >= next) {
@@ -57,7 +58,7 @@ export function createRegistry(): Registry {
         queueMicrotask(() => holder.superseded())
         return next
       }
-      holders.set(holder.userId, holder)
+      holders.set(holder.key, holder)
       if (generation === undefined) provisional.add(holder)
       if (previous) {
         provisional.delete(previous)
@@ -66,30 +67,30 @@ export function createRegistry(): Registry {
       return next
     },
     confirm(holder, generation) {
-      if (!provisional.delete(holder) || holders.get(holder.userId) !== holder) return
+      if (!provisional.delete(holder) || holders.get(holder.key) !== holder) return
       holder.generation = generation
-      const seen = announced.get(holder.userId)
-      announced.delete(holder.userId)
+      const seen = announced.get(holder.key)
+      announced.delete(holder.key)
       if (seen !== undefined && seen > generation) end(holder)
     },
     release(holder) {
       provisional.delete(holder)
-      if (holders.get(holder.userId) !== holder) return
-      holders.delete(holder.userId)
-      announced.delete(holder.userId)
+      if (holders.get(holder.key) !== holder) return
+      holders.delete(holder.key)
+      announced.delete(holder.key)
     },
-    supersede(userId, generation) {
-      const holder = holders.get(userId)
+    supersede(key, generation) {
+      const holder = holders.get(key)
       if (!holder) return false
       if (provisional.has(holder)) {
-        announced.set(userId, Math.max(announced.get(userId) ?? 0, generation))
+        announced.set(key, Math.max(announced.get(key) ?? 0, generation))
         return false
       }
       if (holder.generation >= generation) return false
       end(holder)
       return true
     },
-    generationOf: (userId) => holders.get(userId)?.generation,
-    users: () => holders.keys(),
+    generationOf: (key) => holders.get(key)?.generation,
+    keys: () => holders.keys(),
   }
 }

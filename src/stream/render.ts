@@ -32,31 +32,38 @@ export function readyFrame(userId: string, locale: string, generation: number, s
   return encode(frame({ event: 'ready', data: JSON.stringify({ userId, locale, generation, since }) }))
 }
 
+/** What an alarm row's frames cost once: its locales canonicalized, and each locale's frame encoded. */
+type Rendered = { canonical: string[]; frames: Map<string, Uint8Array> }
+
+/**
+ * The frame cache, keyed by the row object: a fetch shares one row among every stream it serves,
+ * so each (alarm, locale) is encoded once however many streams send it, and the cache entry goes
+ * with the row when the last stream is done with it.
+ */
+const rendered = new WeakMap<AlarmRow, Rendered>()
+
 /** The alarm in the best of its languages for this stream; `locale` in the event says which. */
 export function alarmFrame(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Uint8Array {
-  const canonical = canonicalLocalesOf(row)
-  const locale = chooseLocale(canonical, preferred, defaultLocale)
-  const frames = (row.frames ??= new Map())
-  let bytes = frames.get(locale)
+  let cache = rendered.get(row)
+  if (!cache) {
+    // A direct SQL writer may store `en-us`; negotiation and events speak canonical tags.
+    cache = { canonical: row.locales.map((locale) => canonicalLocale(locale) ?? locale), frames: new Map() }
+    rendered.set(row, cache)
+  }
+  const locale = chooseLocale(cache.canonical, preferred, defaultLocale)
+  let bytes = cache.frames.get(locale)
   if (!bytes) {
-    const message = row.messages[canonical.indexOf(locale)]!
+    const message = row.messages[cache.canonical.indexOf(locale)]!
     const data =
       `{"id":${row.id},"seq":${row.seq},"locale":${JSON.stringify(locale)},` +
       `"message":${JSON.stringify(message)},"data":${row.dataJson},"createdAt":"${row.createdAt}"}`
     bytes = encode(frame({ id: String(row.seq), event: 'alarm', data }))
-    frames.set(locale, bytes)
+    cache.frames.set(locale, bytes)
   }
   return bytes
 }
 
-const canonicalByRow = new WeakMap<AlarmRow, string[]>()
-
-/** A direct SQL writer may store `en-us`; negotiation and events speak canonical tags. */
-function canonicalLocalesOf(row: AlarmRow): string[] {
-  let list = canonicalByRow.get(row)
-  if (!list) {
-    list = row.locales.map((locale) => canonicalLocale(locale) ?? locale)
-    canonicalByRow.set(row, list)
-  }
-  return list
+/** True the first time a row is rendered in this process: a direct writer's languages count once seen. */
+export function isFirstRender(row: AlarmRow): boolean {
+  return !rendered.has(row)
 }

@@ -1,30 +1,21 @@
 // One subscriber's stream. pull() waits for work (a wake-up, a heartbeat, the end), then queries:
 // nothing is produced ahead of what the client reads, and an idle stream costs no query at all.
 import type { AlarmRow } from '../store/alarms'
-import type { Fetcher } from './fetcher'
 import type { Available } from '../locale'
-import type { Holder, Registry } from './registry'
-import { alarmFrame, EXPIRED, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from './render'
-import type { Tickable, Ticker } from './ticker'
-import type { Hub, Listener } from '../signals/wake'
+import type { Fetcher } from './fetcher'
+import type { Live, LiveStream } from './live'
+import { alarmFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, SUPERSEDED } from './render'
 
 export type StreamContext = {
-  registry: Registry
-  hub: Hub
+  live: Live
   fetcher: Fetcher
-  ticker: Ticker
   available: Available
-  latestSeq(userId: string): Promise<number>
   /** The user's next generation from the counter every instance shares. */
   nextGeneration(userId: string): Promise<number>
   defaultLocale: string
   retryMs: number
   onError(error: unknown): void
-  /** Every open stream, so shutdown can end them all. */
-  live: Set<LiveStream>
 }
-
-export type LiveStream = { close(last?: Uint8Array): void }
 
 export type StreamRequest = {
   userId: string
@@ -43,26 +34,36 @@ export function openAlarmStream(ctx: StreamContext, req: StreamRequest): Readabl
 }
 
 /**
- * The stream's state and behaviour in one object, with its methods on the prototype: it is at once
- * the ReadableStream's source, the hub's listener, the ticker's tickable, the registry's holder and
- * a live stream for shutdown. Tens of thousands are open at once, so an idle one holds no closures,
- * no timer and one pending promise: the pull() that waits for work.
+ * Where a stream is in its life:
+ * - `new`: registered; the first pull reads its shared generation and starting seq, then sends `ready`
+ * - `positioning`: that read is in flight
+ * - `idle`: positioned; waits for a wake-up, a heartbeat or the end
+ * - `reading`: a fetch of what came after its cursor is in flight
+ * - `ended`: closed; nothing more is sent
  */
-class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listener, Tickable, LiveStream {
+type Phase = 'new' | 'positioning' | 'idle' | 'reading' | 'ended'
+
+/**
+ * The stream's state and behaviour in one object, with its methods on the prototype: it is at once
+ * the ReadableStream's source and the live owner's stream (registry holder, hub listener, ticker's
+ * tickable). Tens of thousands are open at once, so an idle one holds no closures, no timer and one
+ * pending promise: the pull() that waits for work.
+ */
+class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   readonly userId: string
+  readonly key: string
   generation = 0
+  private phase: Phase = 'new'
+  /** Something may have committed after the cursor: read at the next chance. */
+  private behind: boolean
+  private heartbeatDue = false
+  /** The last query failed: the next tick retries it, not a hot loop. */
+  private resting = false
   private readonly locale: string
   private readonly preferred: readonly string[]
   private readonly expiresAt: number | undefined
   private controller!: ReadableStreamDefaultController<Uint8Array>
   private position: number | undefined
-  private dirty: boolean
-  private failed = false
-  private heartbeatDue = false
-  private ended = false
-  private querying = false
-  /** `ready` has been sent: the stream holds its shared generation and its starting position. */
-  private announced = false
   private lastWrite = performance.now()
   /** Resolves the pending pull(): set while the client has room and nothing has been sent yet. */
   private pulled: (() => void) | undefined
@@ -72,26 +73,28 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
     req: StreamRequest,
   ) {
     this.userId = req.userId
+    this.key = req.userId
     this.locale = req.locale
     this.preferred = req.preferred
     this.expiresAt = req.expiresAt
     this.position = req.since
-    this.dirty = req.since !== undefined
+    this.behind = req.since !== undefined
   }
 
-  /** Before its first query a stream is never "behind": it is about to read anyway. */
+  /** A method, not a field read: TypeScript would narrow the phase across the awaits that change it. */
+  private get ended(): boolean {
+    return this.phase === 'ended'
+  }
+
+  /** Before it is positioned a stream is never "behind": it is about to read anyway. */
   get cursor(): number {
     return this.position ?? Number.MAX_SAFE_INTEGER
   }
 
   start(controller: ReadableStreamDefaultController<Uint8Array>) {
-    const { ctx } = this
     this.controller = controller
-    this.send(openFrame(ctx.retryMs))
-    ctx.registry.claim(this)
-    ctx.hub.subscribe(this)
-    ctx.ticker.add(this)
-    ctx.live.add(this)
+    this.send(openFrame(this.ctx.retryMs))
+    this.ctx.live.join(this)
   }
 
   /** Waits for work (a wake-up, a heartbeat, the end) and resolves once something was sent. */
@@ -107,14 +110,14 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
   }
 
   wake() {
-    this.dirty = true
+    this.behind = true
     this.poke()
   }
 
   tick(now: number) {
     if (this.expiresAt !== undefined && Date.now() >= this.expiresAt) return this.end(EXPIRED)
-    this.failed = false // a failed query is retried on the next tick, not in a hot loop
-    if (now - this.lastWrite >= (this.ctx.ticker.intervalMs * 3) / 4) this.heartbeatDue = true
+    this.resting = false
+    if (now - this.lastWrite >= (this.ctx.live.heartbeatMs * 3) / 4) this.heartbeatDue = true
     this.poke()
   }
 
@@ -128,53 +131,71 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
 
   /** Does the next piece of work if the client has asked for more (a pull is pending). */
   private poke() {
-    if (!this.pulled || this.querying) return
-    if (this.ended) return this.settle()
-    if (!this.failed && (!this.announced || this.dirty)) return void this.query()
-    if (this.heartbeatDue) {
-      this.heartbeatDue = false
-      this.send(HEARTBEAT)
-      this.settle()
+    if (!this.pulled) return
+    switch (this.phase) {
+      case 'ended':
+        return this.settle()
+      case 'new':
+        if (!this.resting) void this.locate()
+        return
+      case 'idle':
+        if (this.behind && !this.resting) return void this.read()
+        if (this.heartbeatDue) {
+          this.heartbeatDue = false
+          this.send(HEARTBEAT)
+          this.settle()
+        }
     }
   }
 
-  /** Positions the stream (then `ready`), or fetches what came after its cursor. */
-  private async query() {
+  /** Reads the stream's shared generation and its starting seq, then announces `ready`. */
+  private async locate() {
     const { ctx } = this
-    this.querying = true
+    this.phase = 'positioning'
     try {
-      if (!this.announced) {
-        const [generation, position] = await Promise.all([
-          ctx.nextGeneration(this.userId),
-          this.position ?? ctx.latestSeq(this.userId),
-        ])
-        if (this.ended) return
-        ctx.registry.confirm(this, generation) // ends this stream if another instance went past it
-        if (this.ended) return
-        this.announced = true
-        this.position = position
-        // Registered and positioned: whatever commits from now on reaches this stream.
-        this.send(readyFrame(this.userId, this.locale, generation, position))
-        return this.settle()
-      }
-      this.dirty = false
-      let rows: AlarmRow[]
-      try {
-        rows = await ctx.fetcher.fetch(this.userId, this.position!)
-      } catch (error) {
-        this.dirty = true
-        throw error
-      }
-      if (this.ended || rows.length === 0) return
-      this.sendAlarms(rows)
-      return this.settle()
+      const [generation, position] = await Promise.all([
+        ctx.nextGeneration(this.userId),
+        this.position ?? ctx.fetcher.latest(this.userId),
+      ])
+      if (this.ended) return
+      ctx.live.confirm(this, generation) // ends this stream if another instance went past it
+      if (this.ended) return
+      this.position = position
+      this.phase = 'idle'
+      // Registered and positioned: whatever commits from now on reaches this stream.
+      this.send(readyFrame(this.userId, this.locale, generation, position))
+      this.settle()
     } catch (error) {
-      this.failed = true
-      ctx.onError(error)
-    } finally {
-      this.querying = false
+      this.fail('new', error)
     }
-    // Nothing was sent: the stream ended, or a wake-up came while the query ran.
+  }
+
+  /** Fetches what came after the cursor and sends it. */
+  private async read() {
+    const { ctx } = this
+    this.phase = 'reading'
+    this.behind = false
+    let rows: AlarmRow[]
+    try {
+      rows = await ctx.fetcher.fetch(this.userId, this.position!)
+    } catch (error) {
+      this.behind = true
+      return this.fail('idle', error)
+    }
+    if (this.ended) return this.poke()
+    this.phase = 'idle'
+    if (rows.length > 0) {
+      this.sendAlarms(rows)
+      this.settle()
+    }
+    // Nothing was sent, or a wake-up came while the fetch ran: either way, look again.
+    this.poke()
+  }
+
+  private fail(back: 'new' | 'idle', error: unknown) {
+    if (!this.ended) this.phase = back
+    this.resting = true
+    this.ctx.onError(error)
     this.poke()
   }
 
@@ -191,28 +212,25 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, Holder, Listen
 
   private end(last?: Uint8Array) {
     if (this.ended) return
-    this.ended = true
+    this.phase = 'ended'
     try {
       if (last) this.send(last)
       this.controller.close()
     } catch {
       // Already cancelled by the client: nothing left to tell it.
     }
-    this.ctx.registry.release(this)
-    this.ctx.hub.unsubscribe(this)
-    this.ctx.ticker.delete(this)
-    this.ctx.live.delete(this)
+    this.ctx.live.leave(this)
     this.poke()
   }
 
   private sendAlarms(rows: AlarmRow[]) {
     const { ctx } = this
     for (const row of rows) {
-      if (!row.frames) ctx.available.add(row.locales) // a direct writer's language counts once seen
+      if (isFirstRender(row)) ctx.available.add(row.locales) // a direct writer's language counts once seen
       this.send(alarmFrame(row, this.preferred, ctx.defaultLocale))
     }
     this.position = rows[rows.length - 1]!.seq
     // A full page means there may be more: read on at the next pull, once the client has room.
-    if (rows.length >= ctx.fetcher.limit) this.dirty = true
+    if (rows.length >= ctx.fetcher.limit) this.behind = true
   }
 }

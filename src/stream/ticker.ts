@@ -1,11 +1,12 @@
-// One timer for every stream's heartbeat, instead of a timer per stream.
+// One timer for every stream's heartbeat, instead of a timer per stream; it runs only while
+// there are streams, so an idle process has no timer at all.
 
 export type Tickable = { tick(now: number): void }
 
 export type Ticker = {
-  add(stream: Tickable): void
-  delete(stream: Tickable): void
   readonly intervalMs: number
+  /** Starts the timer if it is not running. */
+  start(): void
   stop(): void
 }
 
@@ -14,8 +15,7 @@ export type Ticker = {
  * quiet for three quarters of the interval: an idle stream beats about once per interval, and no
  * quiet gap lasts longer than one.
  */
-export function createTicker(intervalMs: number): Ticker {
-  const streams = new Set<Tickable>()
+export function createTicker(intervalMs: number, streams: Iterable<Tickable>): Ticker {
   let timer: ReturnType<typeof setInterval> | undefined
 
   function tick() {
@@ -25,22 +25,12 @@ export function createTicker(intervalMs: number): Ticker {
 
   return {
     intervalMs,
-    add(stream) {
-      streams.add(stream)
-      if (!timer) {
-        timer = setInterval(tick, Math.max(2, Math.floor(intervalMs / 4)))
-        timer.unref?.()
-      }
-    },
-    delete(stream) {
-      streams.delete(stream)
-      if (streams.size === 0 && timer) {
-        clearInterval(timer)
-        timer = undefined
-      }
+    start() {
+      if (timer) return
+      timer = setInterval(tick, Math.max(2, Math.floor(intervalMs / 4)))
+      timer.unref?.()
     },
     stop() {
-      streams.clear()
       if (timer) clearInterval(timer)
       timer = undefined
     },

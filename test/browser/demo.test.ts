@@ -145,7 +145,7 @@ test('two tabs of one user share one server stream, and both show every alarm', 
   expect((await shownAlarms(second)).map((a) => a.message)).toEqual(['shared 1', 'shared 2', 'shared 3'])
 
   expect(streams.count).toBe(1)
-  expect(h.herald.hub.size).toBe(1)
+  expect(h.herald.live.size).toBe(1)
 
   // A switch in the follower tab switches the one stream, for both tabs.
   await second.selectOption('#lang', 'ko')
@@ -156,7 +156,7 @@ test('two tabs of one user share one server stream, and both show every alarm', 
   expect((await shownAlarms(second))[3]).toMatchObject({ seq: 4, message: '공유 4' })
   expect(await first.locator('#lang').inputValue()).toBe('ko')
   expect(streams.count).toBe(2)
-  expect(h.herald.hub.size).toBe(1)
+  expect(h.herald.live.size).toBe(1)
 }, 30_000)
 
 test('when the leader tab closes, the other takes over the stream and nothing is lost', async () => {
@@ -179,7 +179,7 @@ test('when the leader tab closes, the other takes over the stream and nothing is
   expect(seqs(alarms)).toEqual(range(1, 5))
   expect(alarms.map((a) => a.message)).toEqual(['before 1', 'during 2', 'during 3', 'during 4', 'after 5'])
   expect(streams.count).toBe(2)
-  await until(() => h.herald.hub.size === 1, 'the closed tab’s stream to end on the server')
+  await until(() => h.herald.live.size === 1, 'the closed tab’s stream to end on the server')
 }, 30_000)
 
 test('a network drop (the server restarted) resumes from the last id without loss', async () => {

@@ -1,7 +1,7 @@
 // A Herald entry (src/cli/main.ts, src/cli/dev.ts) as a real process, as a newcomer runs it, and which
 // process holds a connection.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { alive } from '../../src/cli/embedded'
+import { alive } from '../../src/cli/process'
 
 export type Started = {
   proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>

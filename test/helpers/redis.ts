@@ -1,7 +1,7 @@
 // Redis servers a test may stop: its own redis-server on a free port (never the machine's), and a
 // TCP proxy in front of one, to cut a single instance off while the others keep their link.
 import type { Socket, TCPSocketListener } from 'bun'
-import { freePort } from '../../src/cli/embedded'
+import { freePort } from '../../src/cli/process'
 
 export type OwnRedis = {
   url: string

@@ -1,8 +1,8 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
 import { pathUserId, resumeCursor, parseUserId } from '../input'
-import { bestFit, parseAcceptLanguage, parseLangParam, sharedList } from '../../locale'
-import type { Subscriber } from '../auth'
+import { parseAcceptLanguage, parseLangParam, streamLanguage } from '../../locale'
+import type { Admission } from '../admission'
 import { openAlarmStream, type StreamContext } from '../../stream/stream'
 
 const STREAM_HEADERS = {
@@ -13,34 +13,18 @@ const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 }
 
-/** Decides whether a valid request may open a stream: auth, then capacity and rate limits. */
-export type Admission = (request: Request, url: URL, userId: string) => Promise<Subscriber>
-
-export function connectionRoutes(ctx: StreamContext, admit: Admission) {
-  return new Elysia({ name: 'connection' }).get(
-    '/connection/:userId',
-    async ({ request, server }) => {
-      const url = new URL(request.url)
-      const userId = parseUserId(pathUserId(url.pathname))
-      const lang = url.searchParams.get('lang')
-      const requested =
-        lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
-      const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
-      const { expiresAt } = await admit(request, url, userId)
-      const fit = bestFit(requested, ctx.available.list)
-      const locale = fit ?? ctx.defaultLocale
-      // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
-      server?.timeout(request, 0)
-      const body = openAlarmStream(ctx, {
-        userId,
-        locale,
-        // The default is a fallback, not a wish: when nothing asked for was known at open (a fresh
-        // database), alarms that do have the asked-for language still come in it.
-        preferred: sharedList(fit ? [...new Set([locale, ...requested])] : requested.length ? requested : [locale]),
-        since,
-        expiresAt,
-      })
-      return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
-    },
-  )
+export function connectionRoutes(ctx: StreamContext, admission: Admission) {
+  return new Elysia({ name: 'connection' }).get('/connection/:userId', async ({ request, server }) => {
+    const url = new URL(request.url)
+    const userId = parseUserId(pathUserId(url.pathname))
+    const lang = url.searchParams.get('lang')
+    const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
+    const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
+    const { expiresAt } = await admission.admitStream(request, url, userId)
+    const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
+    // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
+    server?.timeout(request, 0)
+    const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt })
+    return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
+  })
 }

@@ -1,23 +1,29 @@
+// GET /health — is PostgreSQL answering, and what carries the signals right now. Unauthenticated,
+// so it says nothing about internals: the driver's error (with the database's address) goes to
+// the log, the client gets a code.
 import { Elysia } from 'elysia'
-import type { Sql } from '../../store/db'
-import { errorBody } from '../../errors'
+import { Errors, errorBody } from '../../errors'
 
-const TIMEOUT_MS = 2000
+export type HealthOptions = {
+  /** Resolves when the database answers; rejects otherwise. */
+  ping(): Promise<unknown>
+  /** What carries wake-ups and generations now: operators see a Redis fallback here. */
+  signals(): string
+  onError(error: unknown): void
+  timeoutMs?: number
+}
 
-/** `signals` names what carries wake-ups and generations now: operators see a Redis fallback here. */
-export function healthRoutes(sql: Sql, signals: () => string) {
+export function healthRoutes({ ping, signals, onError, timeoutMs = 2000 }: HealthOptions) {
   return new Elysia({ name: 'health' }).get('/health', async () => {
     try {
       await Promise.race([
-        sql`select 1`,
-        Bun.sleep(TIMEOUT_MS).then(() => Promise.reject(new Error(`no answer in ${TIMEOUT_MS} ms`))),
+        ping(),
+        Bun.sleep(timeoutMs).then(() => Promise.reject(new Error(`PostgreSQL did not answer in ${timeoutMs} ms`))),
       ])
       return Response.json({ status: 'ok', signals: signals() })
     } catch (error) {
-      return Response.json(
-        { status: 'unavailable', signals: signals(), ...errorBody('DATABASE_UNAVAILABLE', `PostgreSQL: ${(error as Error).message}`) },
-        { status: 503 },
-      )
+      onError(error)
+      return Response.json({ status: 'unavailable', signals: signals(), ...errorBody(Errors.databaseUnavailable()) }, { status: 503 })
     }
   })
 }

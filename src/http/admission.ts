@@ -1,0 +1,40 @@
+// Who may open a stream or publish, and how often: auth first (so nobody can use up another
+// user's allowance without that user's token), then capacity and rate limits.
+import type { Auth, Subscriber } from './auth'
+import type { Config } from '../config'
+import { Errors } from '../errors'
+import { createBuckets } from './limits'
+
+export type Admission = {
+  /** A stream may open: the subscriber's token fits, the process has room, the user is not reconnecting too fast. */
+  admitStream(request: Request, url: URL, userId: string): Promise<Subscriber>
+  /** A publish may go ahead (checked before the body is read): its key, then its rate. */
+  admitPublish(request: Request): void
+}
+
+export type AdmissionOptions = Pick<Config, 'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate'> & {
+  auth: Auth
+  /** Streams open in this process now. */
+  streams(): number
+}
+
+export function createAdmission({ auth, streams, ...limits }: AdmissionOptions): Admission {
+  const reconnects = createBuckets({ capacity: limits.reconnectBurst, perSecond: limits.reconnectPerMinute / 60 })
+  const publishes =
+    limits.publishRate > 0 ? createBuckets({ capacity: limits.publishRate, perSecond: limits.publishRate }) : undefined
+
+  return {
+    async admitStream(request, url, userId) {
+      const subscriber = await auth.verifySubscriber(request, url, userId)
+      if (limits.maxStreams > 0 && streams() >= limits.maxStreams) throw Errors.tooManyStreams(limits.maxStreams)
+      const wait = reconnects.take(userId)
+      if (wait > 0) throw Errors.rateLimited('connections for this user', wait)
+      return subscriber
+    },
+    admitPublish(request) {
+      const publisher = auth.verifyPublisher(request)
+      const wait = publishes?.take(publisher) ?? 0
+      if (wait > 0) throw Errors.rateLimited('publishes', wait)
+    },
+  }
+}

@@ -1,0 +1,69 @@
+// Every open stream of this process, held by one owner: a stream joins once and leaves once, and
+// the registry (whose stream is newest), the hub (whom to wake), the heartbeat ticker and shutdown
+// all read from here. The signals reach the streams only through the callbacks at the bottom.
+import { createHub, type Listener } from './hub'
+import { createRegistry, type Holder } from './registry'
+import { createTicker, type Tickable } from './ticker'
+
+export type LiveStream = Holder & Listener & Tickable & {
+  /** Ends the stream, with `last` as its final bytes. */
+  close(last?: Uint8Array): void
+}
+
+export type Live = {
+  readonly size: number
+  readonly heartbeatMs: number
+  /** Registers a new stream: it may supersede an older one of its key at once. */
+  join(stream: LiveStream): void
+  /** Gives the stream its shared generation; ends it if another instance already went past it. */
+  confirm(stream: LiveStream, generation: number): void
+  /** Safe to call more than once. */
+  leave(stream: LiveStream): void
+  generationOf(key: string): number | undefined
+  /** Ends every stream, each with the bytes `last()` gives it (shutdown spreads their retries). */
+  closeAll(last: () => Uint8Array): void
+  stop(): void
+  // What the signals may do (signals/signals.ts `Local`):
+  wake(userIds: Iterable<string>): void
+  supersede(key: string, generation: number): boolean
+  cursors(): Map<string, number>
+  keys(): Iterable<string>
+}
+
+export function createLive({ heartbeatMs }: { heartbeatMs: number }): Live {
+  const all = new Set<LiveStream>()
+  const registry = createRegistry()
+  const hub = createHub()
+  const ticker = createTicker(heartbeatMs, all)
+
+  return {
+    get size() {
+      return all.size
+    },
+    heartbeatMs,
+    join(stream) {
+      all.add(stream)
+      hub.subscribe(stream)
+      ticker.start()
+      registry.claim(stream)
+    },
+    confirm: (stream, generation) => registry.confirm(stream, generation),
+    leave(stream) {
+      if (!all.delete(stream)) return
+      registry.release(stream)
+      hub.unsubscribe(stream)
+      if (all.size === 0) ticker.stop()
+    },
+    generationOf: (key) => registry.generationOf(key),
+    closeAll(last) {
+      for (const stream of [...all]) stream.close(last())
+    },
+    stop: () => ticker.stop(),
+    wake(userIds) {
+      for (const userId of userIds) hub.wakeUser(userId)
+    },
+    supersede: (key, generation) => registry.supersede(key, generation),
+    cursors: () => hub.cursors(),
+    keys: () => registry.keys(),
+  }
+}

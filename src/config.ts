@@ -25,6 +25,10 @@ export type Config = Readonly<{
   /** POST /alarms per publisher per second; 0 = no limit. */
   publishRate: number
   shutdownMs: number
+  /** How long a publish waits for its user's alarms held by another transaction (then 503 USER_BUSY). */
+  lockTimeoutMs: number
+  /** How many languages Herald learns from the data at most. */
+  maxLocales: number
   /** Serve the demo page at `/` (npm run dev turns it on). */
   demo: boolean
   /** Processes serving one port (HERALD_WORKERS; `auto` = one per CPU). */
@@ -70,6 +74,8 @@ export function readConfig(env: Env = process.env): Config {
     reconnectPerMinute: integer(env, 'HERALD_RECONNECT_PER_MINUTE', 60, 1, 600_000),
     publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
     shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
+    lockTimeoutMs: integer(env, 'HERALD_LOCK_TIMEOUT_MS', 5000, 10, 600_000),
+    maxLocales: integer(env, 'HERALD_MAX_LOCALES', 1000, 1, 100_000),
     demo: flag(env, 'HERALD_DEMO'),
     workers: workers(env),
     worker: env.HERALD_WORKER === undefined ? undefined : integer(env, 'HERALD_WORKER', 0, 1, 1024),

@@ -8,6 +8,7 @@ export const CODES = {
   INVALID_CURSOR: 400,
   INVALID_JSON: 400,
   INVALID_BODY: 400,
+  TOO_MANY_LOCALES: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -19,6 +20,7 @@ export const CODES = {
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   TOO_MANY_STREAMS: 503,
+  USER_BUSY: 503,
   UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
 } as const
@@ -48,6 +50,7 @@ export const Errors = {
     new HeraldError('INVALID_CURSOR', `${where}: '${clip(value)}' is not a valid event id (a non-negative integer)`),
   invalidJson: (message: string) => new HeraldError('INVALID_JSON', message),
   invalidBody: (field: string, message: string) => new HeraldError('INVALID_BODY', `${field}: ${message}`),
+  tooManyLocales: (why: string) => new HeraldError('TOO_MANY_LOCALES', `too many languages: ${why}`),
   unauthorized: (message: string) =>
     new HeraldError('UNAUTHORIZED', message, { 'www-authenticate': 'Bearer realm="herald"' }),
   forbidden: () => new HeraldError('FORBIDDEN', "the token's subject is another user"),
@@ -71,6 +74,12 @@ export const Errors = {
     new HeraldError('TOO_MANY_STREAMS', `this process holds its maximum of ${max} streams; retry shortly`, {
       'retry-after': '5',
     }),
+  userBusy: (waitedMs: number) =>
+    new HeraldError(
+      'USER_BUSY',
+      `another transaction has held this user's alarms for over ${waitedMs} ms; nothing was stored; retry`,
+      { 'retry-after': '1' },
+    ),
   unavailable: (message = 'the database is unreachable; try again') => new HeraldError('UNAVAILABLE', message),
   databaseUnavailable: () => new HeraldError('DATABASE_UNAVAILABLE', 'PostgreSQL does not answer'),
 }

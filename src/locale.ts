@@ -7,10 +7,15 @@ const languageNames = new Intl.DisplayNames(['en'], { type: 'language', fallback
 const NO_MATCH = 'und'
 const MAX_REQUESTED = 16
 const MAX_HEADER = 4096
+const MAX_TAG = 64
 
-const canonical = boundedCache<string | null>(2048)
-const matches = boundedCache<string>(4096)
-const lists = boundedCache<readonly string[]>(1024)
+// Every cache is bounded in bytes as well as entries: hostile input cannot grow one without limit.
+const canonical = boundedCache<string | null>(2048, 256 * 1024)
+const matches = boundedCache<string>(4096, 1024 * 1024)
+const lists = boundedCache<readonly string[]>(1024, 256 * 1024)
+/** An id per `Available.list` array (replaced whole on every change): cache keys name the list, not its contents. */
+const listIds = new WeakMap<readonly string[], number>()
+let nextListId = 0
 
 /**
  * One shared, frozen array per distinct list: tens of thousands of streams asking for `ko` hold
@@ -30,6 +35,7 @@ export function sharedList(list: readonly string[]): readonly string[] {
  * language does not exist (`US-en` parses as language `us`, which names nothing).
  */
 export function canonicalLocale(tag: string): string | undefined {
+  if (tag.length === 0 || tag.length > MAX_TAG) return undefined // never cached: a long key costs memory
   const hit = canonical.get(tag)
   if (hit !== undefined) return hit ?? undefined
   const result = computeCanonical(tag)
@@ -38,7 +44,7 @@ export function canonicalLocale(tag: string): string | undefined {
 }
 
 function computeCanonical(tag: string): string | undefined {
-  if (tag.length === 0 || tag.length > 64 || tag === NO_MATCH) return undefined
+  if (tag === NO_MATCH) return undefined
   try {
     const [canon] = Intl.getCanonicalLocales(tag)
     const language = new Intl.Locale(canon!).language
@@ -89,10 +95,17 @@ export function parseLangParam(value: string): string[] {
   )
 }
 
-/** Best fit of `requested` among `available`, or undefined when nothing there fits. */
-export function bestFit(requested: readonly string[], available: readonly string[]): string | undefined {
+/**
+ * Best fit of `requested` among `available`, or undefined when nothing there fits. `availableKey`
+ * names the list in the cache when it is long (the languages Herald knows); by default its contents do.
+ */
+export function bestFit(
+  requested: readonly string[],
+  available: readonly string[],
+  availableKey = available.join(','),
+): string | undefined {
   if (requested.length === 0 || available.length === 0) return undefined
-  const key = requested.join(',') + '|' + available.join(',')
+  const key = requested.join(',') + '|' + availableKey
   let result = matches.get(key)
   if (result === undefined) {
     result = match(requested as string[], available as string[], NO_MATCH, { algorithm: 'best fit' })
@@ -116,7 +129,7 @@ export function streamLanguage(
   available: readonly string[],
   defaultLocale: string,
 ): StreamLanguage {
-  const fit = bestFit(requested, available)
+  const fit = bestFit(requested, available, '#' + idOf(available))
   const locale = fit ?? defaultLocale
   let preferred: readonly string[]
   if (fit) preferred = unique([fit, ...requested])
@@ -143,27 +156,65 @@ export function chooseLocale(
   )
 }
 
-export type Available = {
-  readonly list: readonly string[]
-  /** Adds tags seen in the data; returns nothing. Fixed sets (HERALD_LOCALES) ignore it. */
-  add(tags: Iterable<string>): void
+function idOf(list: readonly string[]): number {
+  let id = listIds.get(list)
+  if (id === undefined) listIds.set(list, (id = nextListId++))
+  return id
 }
 
-/** The languages streams may negotiate to, kept in memory so a subscribe needs no query. */
-export function createAvailable(fixed: readonly string[] | undefined): Available {
+export type Available = {
+  /** Sorted; a new array whenever a language is learned, never changed in place. */
+  readonly list: readonly string[]
+  /**
+   * Learns the tags seen in the data, up to the cap; the rest are not learned (their alarms still
+   * arrive, in one of their own languages). Fixed sets (HERALD_LOCALES) learn nothing.
+   */
+  add(tags: Iterable<string>): void
+  /** Throws TOO_MANY_LOCALES when learning these tags would pass the cap. */
+  check(tags: readonly string[]): void
+}
+
+export type AvailableOptions = {
+  /** How many languages Herald learns at most (HERALD_MAX_LOCALES). */
+  max?: number
+  /** Told of what it learned (once each): where they are kept for other instances and restarts. */
+  onLearn?(tags: string[]): void
+}
+
+/**
+ * The languages streams may negotiate to, kept in memory so a subscribe needs no query. Checking a
+ * known tag costs one Set look-up however many are known; the sorted list is rebuilt only when a
+ * language is learned, which happens at most `max` times.
+ */
+export function createAvailable(fixed: readonly string[] | undefined, { max = 1000, onLearn }: AvailableOptions = {}): Available {
+  const known = new Set(fixed)
   let list: readonly string[] = fixed ? [...fixed] : []
+
+  function unknown(tags: Iterable<string>): string[] {
+    const out = new Set<string>()
+    for (const raw of tags) {
+      const tag = canonicalLocale(raw)
+      if (tag && !known.has(tag)) out.add(tag)
+    }
+    return [...out]
+  }
+
   return {
     get list() {
       return list
     },
     add(tags) {
       if (fixed) return
-      let next: string[] | undefined
-      for (const raw of tags) {
-        const tag = canonicalLocale(raw)
-        if (tag && !list.includes(tag) && !next?.includes(tag)) (next ??= [...list]).push(tag)
-      }
-      if (next) list = next.sort()
+      const learned = unknown(tags).slice(0, Math.max(0, max - known.size))
+      if (learned.length === 0) return
+      for (const tag of learned) known.add(tag)
+      list = [...known].sort()
+      onLearn?.(learned)
+    },
+    check(tags) {
+      if (fixed) return
+      const fresh = unknown(tags).length
+      if (fresh > 0 && known.size + fresh > max) throw Errors.tooManyLocales(`Herald knows ${known.size} languages, its maximum is ${max}`)
     },
   }
 }
@@ -172,14 +223,31 @@ function unique<T>(items: T[]): T[] {
   return [...new Set(items)]
 }
 
-/** A Map that forgets everything when full: hostile input cannot grow it without bound. */
-function boundedCache<V>(max: number) {
+/**
+ * A Map that forgets everything when it holds `maxEntries`, or keys and string values of about
+ * `maxBytes` (UTF-16, two bytes a character): hostile input cannot grow it without bound.
+ */
+export function boundedCache<V>(maxEntries: number, maxBytes: number) {
   const map = new Map<string, V>()
+  let bytes = 0
+  const sizeOf = (key: string, value: V) => 2 * (key.length + (typeof value === 'string' ? value.length : 0))
   return {
     get: (key: string) => map.get(key),
     set(key: string, value: V) {
-      if (map.size >= max) map.clear()
+      const size = sizeOf(key, value)
+      if (size > maxBytes) return
+      if (map.size >= maxEntries || bytes + size > maxBytes) {
+        map.clear()
+        bytes = 0
+      }
       map.set(key, value)
+      bytes += size
+    },
+    get size() {
+      return map.size
+    },
+    get bytes() {
+      return bytes
     },
   }
 }

@@ -67,6 +67,52 @@ test('SIGTERM: streams get a jittered retry, an in-flight publish completes, exi
   }
 })
 
+test('SIGTERM with a publish stuck on a lock: done within HERALD_SHUTDOWN_MS, the publish answered 503 and rolled back', async () => {
+  // The lock wait alone (60 s) would outlast the shutdown limit many times over.
+  const { proc, url, output } = await startProcess({ HERALD_SHUTDOWN_MS: '1500', HERALD_LOCK_TIMEOUT_MS: '60000' })
+  const blocker = postgres(db.url, { max: 1, onnotice: () => {} })
+  const held = Promise.withResolvers<void>()
+  let holding: Promise<unknown> = Promise.resolve()
+  try {
+    const publish = () =>
+      fetch(`${url}/alarms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'stuck-at-exit', messages: { ko: 'x' } }) })
+    expect((await publish()).status).toBe(201)
+    const locked = Promise.withResolvers<void>()
+    holding = blocker.begin(async (tx) => {
+      await tx`select * from user_seqs where user_id = 'stuck-at-exit' for update`
+      locked.resolve()
+      await held.promise
+    })
+    await locked.promise
+    const inFlight = publish()
+    const waiting = postgres(db.url, { max: 1 })
+    for (let i = 0; ; i++) {
+      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%insert into alarms%' and datname = current_database()`
+      if (row!.n > 0) break
+      if (i > 1000) throw new Error('the publish never reached the database')
+    }
+    await waiting.end()
+    const started = performance.now()
+    proc.kill('SIGTERM')
+    const res = await inFlight
+    expect(res.status).toBe(503)
+    expect((await res.json()).error.code).toBe('UNAVAILABLE')
+    expect(await proc.exited).toBe(0)
+    expect(performance.now() - started).toBeLessThan(1500 + 500) // the limit, and the process's own exit
+    expect(await output()).toContain('herald: stopped')
+    held.resolve()
+    await holding
+    // Rolled back, not committed once the lock came free: the first alarm is the user's only one.
+    const [row] = await blocker`select count(*)::int as n from alarms where user_id = 'stuck-at-exit'`
+    expect(row!.n).toBe(1)
+  } finally {
+    held.resolve()
+    await holding.catch(() => {})
+    proc.kill('SIGKILL')
+    await blocker.end()
+  }
+})
+
 test('production without auth refuses to start, naming the variable', async () => {
   const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
     cwd: new URL('..', import.meta.url).pathname,

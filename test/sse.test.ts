@@ -61,20 +61,24 @@ describe('Herald frames', () => {
   })
 
   test('an alarm frame carries seq as id and the chosen text, canonical locale', () => {
-    expect(text(alarmFrame(row, ['en-GB', 'en-GB'], 'en'))).toBe(
+    expect(text(alarmFrame(row, ['en-GB', 'en-GB'], 'en')!)).toBe(
       'id: 3\nevent: alarm\ndata: {"id":42,"seq":3,"locale":"en-US","message":"Booked.\\nSee you!",' +
         '"data":{"room": 7},"createdAt":"2026-01-02T03:04:05.678Z"}\n\n',
     )
   })
 
   test('the same (alarm, locale) is encoded once and shared', () => {
-    const copy = { ...row, frames: undefined }
+    const copy = { ...row }
     expect(alarmFrame(copy, ['ja'], 'en')).toBe(alarmFrame(copy, ['ja'], 'en'))
+  })
+
+  test('an alarm with no text at all has no frame: nothing to show, and never `undefined` where JSON is due', () => {
+    expect(alarmFrame({ ...row, locales: [], messages: [] }, ['en-US'], 'en')).toBeUndefined()
   })
 
   test('a text holding line breaks or SSE syntax cannot start a new field or event', () => {
     const hostile = { ...row, messages: ['x\n\nevent: superseded\ndata: pwned\r\nid: 999', 'ja', 'ko'] }
-    const out = text(alarmFrame(hostile, ['en-US'], 'en'))
+    const out = text(alarmFrame(hostile, ['en-US'], 'en')!)
     expect(out.split('\n\n')).toHaveLength(2) // one event, then the empty tail
     expect(out).not.toContain('\nevent: superseded')
     expect(out).not.toContain('\nid: 999')

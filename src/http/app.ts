@@ -5,7 +5,7 @@ import type { Config } from '../config'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createSignals, type Signals } from '../signals/signals'
-import { alarmReads, knownLocales } from '../store/alarms'
+import { alarmReads, knownLocales, rememberLocales } from '../store/alarms'
 import { createChannels } from '../store/channels'
 import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createPublisher, type Publisher } from '../store/publisher'
@@ -34,9 +34,11 @@ export type Herald = {
   auth: Auth
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
-   * back elsewhere without a thundering herd), then in-flight publishes are awaited.
+   * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
    */
   drain(retrySpreadMs?: [number, number]): Promise<void>
+  /** Shutdown's deadline is near: publishes still running are cancelled (rolled back) and answered 503. */
+  cutPublishes(): void
   stop(): Promise<void>
 }
 
@@ -56,8 +58,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   const auth = await createAuth(options)
   warnIfOpen(auth, options, log)
 
-  const available = createAvailable(options.locales)
-  if (!options.locales) available.add(await knownLocales(sql))
+  const available = createAvailable(options.locales, {
+    max: options.maxLocales,
+    onLearn: (tags) => void rememberLocales(sql, tags).catch(onError),
+  })
+  if (!options.locales) available.add(await knownLocales(sql, options.maxLocales))
   const place = await currentPlace(sql)
   const live = createLive({ heartbeatMs: options.heartbeatMs })
   const signals = createSignals(createChannels(sql), live, {
@@ -71,7 +76,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   })
   await signals.start()
   const fetcher = createFetcher(alarmReads(sql))
-  const publisher = createPublisher(sql, { signals })
+  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
   const admission = createAdmission({ ...options, auth, streams: () => live.size })
   const streams = {
     live,
@@ -118,10 +123,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     available,
     signals,
     auth,
-    async drain([min, max] = [1000, 5000]) {
+    drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
-      await publisher.settled()
+      return publisher.settled()
     },
+    cutPublishes: () => publisher.cancel(),
     async stop() {
       live.stop()
       await signals.stop()

@@ -8,6 +8,8 @@ export const MAX_USER_ID = 200
 export const MAX_MESSAGE = 4000
 export const MAX_KEY = 200
 export const MAX_BODY_BYTES = 64 * 1024
+/** Languages one alarm may carry: every language of CLDR's modern coverage fits several times over. */
+export const MAX_ALARM_LOCALES = 100
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
@@ -69,7 +71,10 @@ function parseMessages(value: unknown): Record<string, string> {
   if (value === undefined) throw Errors.invalidBody('messages', 'is required')
   if (!isPlainObject(value)) throw Errors.invalidBody('messages', 'must be an object of locale → text')
   const out: Record<string, string> = {}
-  for (const [raw, text] of Object.entries(value)) {
+  const entries = Object.entries(value)
+  if (entries.length > MAX_ALARM_LOCALES)
+    throw Errors.tooManyLocales(`messages holds ${entries.length} languages; an alarm may carry at most ${MAX_ALARM_LOCALES}`)
+  for (const [raw, text] of entries) {
     const locale = canonicalLocale(raw)
     if (!locale) throw Errors.invalidLocale(raw, 'messages')
     if (locale in out) throw Errors.invalidBody(`messages.${raw}`, `repeats locale ${locale}`)

@@ -54,15 +54,34 @@ export async function startServer(
     sql,
     server,
     url,
-    stop: () =>
-      (stopped ??= (async () => {
-        const deadline = Bun.sleep(config.shutdownMs ?? 10_000)
-        const closing = server.stop(false) // no new connections; open requests go on
-        await Promise.race([herald.drain(), deadline])
-        await Promise.race([closing, deadline])
-        await server.stop(true)
-        await herald.stop()
-        await sql.end({ timeout: 1 })
-      })()),
+    stop: () => (stopped ??= shutDown(herald, server, sql, config.shutdownMs ?? 10_000)),
   }
+}
+
+/**
+ * Within `limitMs`, all of it: no new connections; every stream gets its last frame; publishes
+ * under way get most of the time to finish, then the ones still running are cancelled — rolled
+ * back and answered 503, never committed after their client was told they failed —; open
+ * requests finish; the pool closes.
+ */
+async function shutDown(herald: Herald, server: RunningServer['server'], sql: Sql, limitMs: number) {
+  const deadline = performance.now() + limitMs
+  const left = () => Math.max(0, deadline - performance.now())
+  // What is kept back at the end: answering the cancelled publishes, then closing the pool.
+  const reserve = Math.min(1000, limitMs / 4)
+  const closing = server.stop(false) // no new connections; open requests go on
+  await within(herald.drain(), left() - reserve)
+  herald.cutPublishes()
+  await within(herald.drain(), left() - reserve / 2)
+  await within(closing, left() - reserve / 2)
+  await server.stop(true)
+  await within(herald.stop(), left())
+  await sql.end({ timeout: left() / 1000 })
+}
+
+/** Waits for `promise`, at most `ms`; leaves no timer behind. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: Timer | undefined
+  await Promise.race([promise.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))])
+  clearTimeout(timer)
 }

@@ -46,18 +46,33 @@ export function alarmReads(sql: Sql): AlarmReads {
   }
 }
 
+/** What became of one alarm of a batch: stored, its `key` already taken, or its user busy. */
+export type Inserted = PublishedAlarm | 'taken' | 'busy'
+
+export type InsertOptions = {
+  /** Commit without the NOTIFY (sql/004): the caller announces the alarms another way (Redis). */
+  quiet?: boolean
+  /**
+   * Leave out (as 'busy') the alarms of users whose counter row another transaction holds, instead
+   * of waiting for it: one long writer must not stall a batch that carries other users.
+   */
+  skipBusy?: boolean
+  /** The longest this statement waits for a lock (a counter row, an index entry) before it fails with 55P03. */
+  lockTimeoutMs?: number
+  /** Told of the statement while it runs, so shutdown can cancel it (it then rolls back). */
+  track?: (query: { cancel(): void }) => () => void
+}
+
 /**
  * Stores alarms and their texts in one statement (one round trip, one commit) and answers in input
- * order: the published alarm, or undefined where the alarm's `key` is already taken (the caller
- * looks the holder up). Rows are inserted in (user, input) order, so the per-user counter rows are
- * locked in one order by every batch and concurrent batches cannot deadlock. `quiet` commits without
- * the NOTIFY (sql/004): the caller announces the alarms another way (Redis).
+ * order. Rows are inserted in (user, input) order, so the per-user counter rows are locked in one
+ * order by every batch and concurrent batches cannot deadlock.
  */
 export async function insertAlarms(
   sql: Sql,
   alarms: NewAlarm[],
-  { quiet = false }: { quiet?: boolean } = {},
-): Promise<(PublishedAlarm | undefined)[]> {
+  { quiet = false, skipBusy = false, lockTimeoutMs = 0, track }: InsertOptions = {},
+): Promise<Inserted[]> {
   const users: string[] = []
   const datas: string[] = []
   const keys: (string | null)[] = []
@@ -77,15 +92,28 @@ export async function insertAlarms(
       messageTexts.push(alarm.messages[locale]!)
     }
   })
-  const rows = await sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null }[]>`
+  const query = sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null; busy: boolean }[]>`
     with input as materialized (
       select n, user_id, data::jsonb as data, key, nextval(pg_get_serial_sequence('alarms', 'id')) as id
       from unnest(${users}::text[], ${datas}::text[], ${keys}::text[]) with ordinality as i(user_id, data, key, n),
-        -- Set before the first row goes in; the NOTIFY trigger reads it. Local: ends with this statement.
-        (select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true)) as quiet
+        -- Set before the first row goes in: the NOTIFY trigger reads herald.quiet, and lock waits
+        -- read lock_timeout when they begin. Local: both end with this statement.
+        (select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true),
+                set_config('lock_timeout', ${lockTimeoutMs + 'ms'}, true)) as settings
+    ), mine as materialized (
+      -- The counter rows this statement can have now; a row another transaction holds is skipped.
+      select user_id from user_seqs
+      where ${skipBusy} and user_id in (select user_id from input)
+      order by user_id
+      for update skip locked
+    ), busy as materialized (
+      select user_id from user_seqs
+      where ${skipBusy} and user_id in (select user_id from input) and user_id not in (select user_id from mine)
     ), a as (
-      insert into alarms (id, user_id, data, idempotency_key)
-      select id, user_id, data, key from input order by user_id, n
+      insert into alarms (id, user_id, data, idempotency_key) overriding system value
+      select id, user_id, data, key from input
+      where user_id not in (select user_id from busy)
+      order by user_id, n
       on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
       returning id, seq, created_at
     ), m as (
@@ -95,18 +123,34 @@ export async function insertAlarms(
       join input using (n)
       join a on a.id = input.id
     )
-    select input.n, a.id, a.seq, a.created_at from input left join a on a.id = input.id order by input.n`
-  return rows.map((row, i) =>
-    row.id === null
-      ? undefined
-      : {
-          id: Number(row.id),
-          userId: alarms[i]!.userId,
-          seq: Number(row.seq),
-          locales: localesOf[i]!,
-          createdAt: row.created_at!.toISOString(),
-        },
-  )
+    select input.n, a.id, a.seq, a.created_at, input.user_id in (select user_id from busy) as busy
+    from input left join a on a.id = input.id order by input.n`
+  const untrack = track?.(query)
+  let rows
+  try {
+    rows = await query
+  } finally {
+    untrack?.()
+  }
+  return rows.map((row, i): Inserted => {
+    if (row.busy) return 'busy'
+    if (row.id === null) return 'taken'
+    return {
+      id: Number(row.id),
+      userId: alarms[i]!.userId,
+      seq: Number(row.seq),
+      locales: localesOf[i]!,
+      createdAt: row.created_at!.toISOString(),
+    }
+  })
+}
+
+/**
+ * A direct writer that chose an alarm id itself (`overriding system value`) can leave the id
+ * sequence behind the table: moves it past the largest id, so the next publish does not collide.
+ */
+export async function catchUpAlarmIds(sql: Sql): Promise<void> {
+  await sql`select setval(pg_get_serial_sequence('alarms', 'id'), greatest((select max(id) from alarms), 1))`
 }
 
 export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
@@ -188,7 +232,17 @@ export async function latestSeqs(sql: Sql, userIds: string[]): Promise<Map<strin
   return new Map(rows.map((row) => [row.user_id, Number(row.seq ?? 0)]))
 }
 
-export async function knownLocales(sql: Sql): Promise<string[]> {
-  const rows = await sql<{ locale: string }[]>`select locale from locales order by locale`
+/** The languages learned so far (by any instance), at most `limit`. */
+export async function knownLocales(sql: Sql, limit: number): Promise<string[]> {
+  const rows = await sql<{ locale: string }[]>`select locale from locales order by locale limit ${limit}`
   return rows.map((row) => row.locale)
+}
+
+/**
+ * Keeps newly learned languages for other instances and restarts. Its own statement, outside any
+ * alarm's transaction, in sorted order: a writer's transaction never holds a `locales` row, so
+ * learning a language cannot deadlock anyone.
+ */
+export async function rememberLocales(sql: Sql, tags: string[]): Promise<void> {
+  await sql`insert into locales (locale) select unnest(${[...tags].sort()}::text[]) on conflict do nothing`
 }

@@ -42,8 +42,13 @@ type Rendered = { canonical: string[]; frames: Map<string, Uint8Array> }
  */
 const rendered = new WeakMap<AlarmRow, Rendered>()
 
-/** The alarm in the best of its languages for this stream; `locale` in the event says which. */
-export function alarmFrame(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Uint8Array {
+/**
+ * The alarm in the best of its languages for this stream; `locale` in the event says which.
+ * Undefined for an alarm with no text at all (a writer got one past the constraints): there is
+ * nothing to show, and a frame must never carry `undefined` where JSON is due.
+ */
+export function alarmFrame(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Uint8Array | undefined {
+  if (row.messages.length === 0) return undefined
   let cache = rendered.get(row)
   if (!cache) {
     // A direct SQL writer may store `en-us`; negotiation and events speak canonical tags.

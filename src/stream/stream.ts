@@ -226,8 +226,12 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   private sendAlarms(rows: AlarmRow[]) {
     const { ctx } = this
     for (const row of rows) {
-      if (isFirstRender(row)) ctx.available.add(row.locales) // a direct writer's language counts once seen
-      this.send(alarmFrame(row, this.preferred, ctx.defaultLocale))
+      const first = isFirstRender(row)
+      if (first) ctx.available.add(row.locales) // a direct writer's language counts once seen
+      const bytes = alarmFrame(row, this.preferred, ctx.defaultLocale)
+      if (bytes) this.send(bytes)
+      // Skipped, not retried: the cursor moves past it, so one bad row never blocks the rows after it.
+      else if (first) ctx.onError(new Error(`alarm ${row.id} (seq ${row.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`))
     }
     this.position = rows[rows.length - 1]!.seq
     // A full page means there may be more: read on at the next pull, once the client has room.

@@ -11,6 +11,7 @@ export function alarmRoutes(publisher: Publisher, available: Available, admissio
     async ({ request }) => {
       admission.admitPublish(request)
       const input = parsePublishBody(await readJson(request))
+      available.check(Object.keys(input.messages)) // before anything is stored
       const { alarm, created } = await publisher.publish(input)
       available.add(alarm.locales)
       return Response.json(alarm, { status: created ? 201 : 200 })

@@ -39,10 +39,12 @@ async function unpackNpmChromium(): Promise<string> {
   if (existsSync(join(folder, 'chromium'))) return join(folder, 'chromium')
   const staging = mkdtempSync(`${folder}-staging-`)
   try {
-    const unpack = Bun.spawn(
-      [process.execPath, '-e', `const { default: c } = await import(${JSON.stringify(entry)}); await c.executablePath()`],
-      { env: { ...process.env, TMPDIR: staging }, stdout: 'inherit', stderr: 'inherit' },
-    )
+    const script = `const { default: c } = await import(${JSON.stringify(entry)}); await c.executablePath()`
+    const unpack = Bun.spawn([process.execPath, '-e', script], {
+      env: { ...process.env, TMPDIR: staging },
+      stdout: 'inherit',
+      stderr: 'inherit',
+    })
     if ((await unpack.exited) !== 0) throw new Error(`unpacking @sparticuz/chromium ${version} failed`)
     renameSync(staging, folder)
   } catch (error) {

@@ -8,6 +8,8 @@
 // and take over, resuming from the last id they saw, when the leader goes. Without those APIs,
 // each tab streams on its own (and the newest stream supersedes the others, by the server's rule).
 
+import { decide, DEFAULT_RETRY_MS, MAX_BACKOFF_MS, type StreamEnd } from './decide'
+
 export type Alarm = {
   id: number
   /** Per-user, only grows: the SSE id, and where a resumed stream starts after. */
@@ -90,17 +92,6 @@ type Relay =
   | { t: 'error'; error: HeraldErrorEvent }
   | { t: 'hello'; lang?: string }
   | { t: 'lang'; lang: string }
-
-type StreamEnd =
-  | { kind: 'superseded' }
-  | { kind: 'expired' }
-  | { kind: 'aborted' }
-  | { kind: 'ended'; retry?: number }
-  | { kind: 'network'; message: string }
-  | { kind: 'http'; status: number; code: string; message: string; retryAfterMs?: number }
-
-const DEFAULT_RETRY_MS = 2000
-const MAX_BACKOFF_MS = 30_000
 
 export function connect(options: ConnectOptions): Connection {
   const base = new URL(options.url ?? globalThis.location?.origin ?? '')
@@ -186,7 +177,7 @@ export function connect(options: ConnectOptions): Connection {
     return token
   }
 
-  /** The leader's (or a solo tab's) loop: open, read until the stream ends, decide, repeat. */
+  /** The leader's (or a solo tab's) loop: open, read until the stream ends, ask decide(), do it, repeat. */
   async function run() {
     let attempt = 0
     let refreshToken = false
@@ -223,38 +214,33 @@ export function connect(options: ConnectOptions): Connection {
         result = interrupt.signal.aborted ? { kind: 'aborted' } : { kind: 'network', message: String(error) }
       }
       if (closed) return
-      if (result.kind === 'aborted') continue // a language switch: reopen at once, after lastId
-      if (result.kind === 'superseded') return setState('superseded')
-      if (result.kind === 'expired') {
-        if (typeof options.token !== 'function') return setState('expired')
-        refreshToken = true
-        continue
+      const action = decide(result, {
+        attempt,
+        tokenFunction: typeof options.token === 'function',
+        refreshedAfter401,
+        initialMs: serverRetry,
+        maxMs,
+        random: Math.random,
+      })
+      switch (action.do) {
+        case 'reopen':
+          continue
+        case 'refresh-token-and-reopen':
+          refreshToken = true
+          continue
+        case 'stop':
+          return setState(action.state)
+        case 'fail':
+          fail(action.error)
+          return stop('closed')
+        case 'wait':
+          if (action.error) fail(action.error)
+          if (action.refreshToken) refreshToken = refreshedAfter401 = true
+          attempt++
+          setState('reconnecting', { retryInMs: action.ms })
+          await wait(action.ms, interrupt.signal)
       }
-      let delay: number
-      if (result.kind === 'http') {
-        // A token function gets one fresh token per 401; rate limits and outages are waited out;
-        // anything else (a bad user id, a forbidden user) will not get better by retrying.
-        const refresh = result.status === 401 && typeof options.token === 'function' && !refreshedAfter401
-        const fatal = !refresh && result.status !== 429 && result.status < 500
-        fail({ code: result.code, message: result.message, status: result.status, fatal })
-        if (fatal) return stop('closed')
-        if (refresh) refreshToken = refreshedAfter401 = true
-        delay = refresh ? 0 : (result.retryAfterMs ?? backoff(attempt))
-      } else if (result.kind === 'ended' && result.retry !== undefined) {
-        delay = result.retry // the server shut down and spread its clients' retries already
-      } else {
-        if (result.kind === 'network') fail({ code: 'NETWORK', message: result.message, fatal: false })
-        delay = backoff(attempt)
-      }
-      attempt++
-      setState('reconnecting', { retryInMs: delay })
-      await wait(delay, interrupt.signal)
     }
-  }
-
-  function backoff(attempt: number) {
-    const ceiling = Math.min(maxMs, serverRetry * 2 ** Math.min(attempt, 16))
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
   }
 
   function stop(final: ConnectionState) {

@@ -5,8 +5,14 @@
 //
 // How: the tab holding a Web Lock named after the user is the leader; it alone holds the stream
 // and relays every alarm and state change on a BroadcastChannel. The other tabs wait for the lock
-// and take over, resuming from the last id they saw, when the leader goes. Without those APIs,
-// each tab streams on its own (and the newest stream supersedes the others, by the server's rule).
+// and take over, resuming from the last id they saw, when the leader goes (client/relay.ts). Without
+// those APIs, each tab streams on its own (and the newest stream supersedes the others, by the
+// server's rule). What to do when a stream ends is decided in client/decide.ts; connect() does it.
+//
+// This module declares every public type: its .d.ts is served alone at /client.d.ts.
+
+import { decide, DEFAULT_RETRY_MS, MAX_BACKOFF_MS, type Action, type StreamEnd } from './decide'
+import { createRelay, type Channel, type Locks, type RelayedState } from './relay'
 
 export type Alarm = {
   id: number
@@ -83,291 +89,302 @@ export type Connection = {
   close(): void
 }
 
-/** Messages between the tabs of one user. */
-type Relay =
-  | { t: 'alarm'; alarm: Alarm }
-  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number }
-  | { t: 'error'; error: HeraldErrorEvent }
-  | { t: 'hello'; lang?: string }
-  | { t: 'lang'; lang: string }
+/** All that changes while connected, in one place (the stream loop's counters live in run()). */
+type Now = {
+  state: ConnectionState
+  lang: string
+  locale: string | undefined
+  lastId: number | undefined
+  retryInMs: number | undefined
+  /** close() ran, an error retrying cannot fix, or (a follower) the leader was superseded or expired. */
+  closed: boolean
+  /** Aborts the current stream or wait: a language switch or close() restarts or ends the loop. */
+  interrupt: AbortController | undefined
+}
 
-type StreamEnd =
-  | { kind: 'superseded' }
-  | { kind: 'expired' }
-  | { kind: 'aborted' }
-  | { kind: 'ended'; retry?: number }
-  | { kind: 'network'; message: string }
-  | { kind: 'http'; status: number; code: string; message: string; retryAfterMs?: number }
-
-const DEFAULT_RETRY_MS = 2000
-const MAX_BACKOFF_MS = 30_000
+/** The stream loop's memory between two streams (decide() reads it). */
+type Loop = { attempt: number; refreshToken: boolean; refreshedAfter401: boolean; initialMs: number }
 
 export function connect(options: ConnectOptions): Connection {
   const base = new URL(options.url ?? globalThis.location?.origin ?? '')
-  const userId = options.userId
-  const key = `herald:${base.origin}${base.pathname.replace(/\/$/, '')}:${userId}`
-  const storage = options.storage === undefined ? safeLocalStorage() : options.storage
+  const key = `herald:${base.origin}${base.pathname.replace(/\/$/, '')}:${options.userId}`
+  const stored = createStoredSeq(options.storage === undefined ? safeLocalStorage() : options.storage, key)
   const maxMs = options.backoff?.maxMs ?? MAX_BACKOFF_MS
-  const listeners: { [K in keyof Events]: Set<(event: Events[K]) => void> } = {
-    alarm: new Set(),
-    state: new Set(),
-    error: new Set(),
+  const listeners = createListeners()
+  const tokens = createTokens(options.token)
+  const now: Now = {
+    state: 'connecting',
+    lang: options.lang ?? defaultLang(),
+    locale: undefined,
+    lastId: stored.read(),
+    retryInMs: undefined,
+    closed: false,
+    interrupt: undefined,
   }
-
-  let lang = options.lang ?? defaultLang()
-  let locale: string | undefined
-  let lastId = readStored()
-  let state: ConnectionState = 'connecting'
-  let role: Role = 'solo'
-  let retryInMs: number | undefined
-  let closed = false
-  let token = typeof options.token === 'string' ? options.token : undefined
-  let serverRetry = options.backoff?.initialMs ?? DEFAULT_RETRY_MS
-  /** Aborts the current stream or wait: a language switch or close() restarts or ends the loop. */
-  let interrupt: AbortController | undefined
-  let release!: () => void
-  const released = new Promise<void>((resolve) => (release = resolve))
-
-  const shared =
-    options.shared !== false && typeof BroadcastChannel === 'function' && typeof navigator !== 'undefined' && !!navigator.locks
-  const channel = shared ? new BroadcastChannel(key) : undefined
-  const lockRequest = new AbortController()
-
-  function emit<K extends keyof Events>(type: K, event: Events[K]) {
-    for (const listener of [...listeners[type]]) {
-      try {
-        listener(event)
-      } catch (error) {
-        // One broken listener must not stop delivery to the others (or kill the stream loop).
-        setTimeout(() => {
-          throw error
-        })
-      }
-    }
-  }
+  const tabs = sharedTabs(options, key)
+  const relay =
+    tabs &&
+    createRelay(
+      { key, lang: options.lang, ...tabs },
+      {
+        snapshot: relayedState,
+        switchLang,
+        alarm: deliver,
+        error: (error) => listeners.emit('error', error),
+        state: follow,
+        lead,
+      },
+    )
+  const role = (): Role => relay?.role ?? 'solo'
 
   function snapshot(): StateEvent {
-    return { state, role, lang, locale, lastId, ...(retryInMs !== undefined ? { retryInMs } : {}) }
+    const { state, lang, locale, lastId, retryInMs } = now
+    return { state, role: role(), lang, locale, lastId, ...(retryInMs !== undefined ? { retryInMs } : {}) }
+  }
+
+  function relayedState(): RelayedState {
+    const { state, lang, locale, lastId } = now
+    return { t: 'state', state, lang, locale, lastId }
   }
 
   function setState(next: ConnectionState, changes: { retryInMs?: number } = {}) {
-    state = next
-    retryInMs = changes.retryInMs
-    emit('state', snapshot())
-    if (role === 'leader') post({ t: 'state', state, lang, locale, lastId })
-  }
-
-  function post(message: Relay) {
-    try {
-      channel?.postMessage(message)
-    } catch {
-      // The channel is closed (close() ran): nothing left to tell.
-    }
+    now.state = next
+    now.retryInMs = changes.retryInMs
+    listeners.emit('state', snapshot())
+    relay?.share(relayedState())
   }
 
   function deliver(alarm: Alarm) {
     // Exactly once, in order: a stream resumed after `lastId` never repeats, and relayed copies
     // that a follower already has are dropped here.
-    if (lastId !== undefined && alarm.seq <= lastId) return
-    lastId = alarm.seq
-    writeStored(alarm.seq)
-    if (role === 'leader') post({ t: 'alarm', alarm })
-    emit('alarm', alarm)
+    if (now.lastId !== undefined && alarm.seq <= now.lastId) return
+    now.lastId = alarm.seq
+    stored.write(alarm.seq)
+    relay?.share({ t: 'alarm', alarm })
+    listeners.emit('alarm', alarm)
   }
 
   function fail(error: HeraldErrorEvent) {
-    emit('error', error)
-    if (role === 'leader') post({ t: 'error', error })
+    listeners.emit('error', error)
+    relay?.share({ t: 'error', error })
   }
 
-  async function currentToken(refresh: boolean): Promise<string | undefined> {
-    if (typeof options.token !== 'function') return token
-    if (refresh || token === undefined) token = await options.token()
-    return token
-  }
-
-  /** The leader's (or a solo tab's) loop: open, read until the stream ends, decide, repeat. */
-  async function run() {
-    let attempt = 0
-    let refreshToken = false
-    let refreshedAfter401 = false
-    while (!closed) {
-      interrupt = new AbortController()
-      if (state === 'open') setState('connecting')
-      const since = maxDefined(lastId, readStored())
-      let result: StreamEnd
-      try {
-        const bearer = await currentToken(refreshToken)
-        refreshToken = false
-        result = await openStream({
-          base,
-          userId,
-          lang,
-          since,
-          token: bearer,
-          signal: interrupt.signal,
-          onRetry: (ms) => (serverRetry = options.backoff?.initialMs ?? ms),
-          onReady: (ready) => {
-            attempt = 0
-            refreshedAfter401 = false
-            locale = ready.locale
-            if (typeof ready.since === 'number' && (lastId === undefined || ready.since > lastId)) {
-              lastId = ready.since
-              writeStored(ready.since)
-            }
-            setState('open')
-          },
-          onAlarm: deliver,
-        })
-      } catch (error) {
-        result = interrupt.signal.aborted ? { kind: 'aborted' } : { kind: 'network', message: String(error) }
-      }
-      if (closed) return
-      if (result.kind === 'aborted') continue // a language switch: reopen at once, after lastId
-      if (result.kind === 'superseded') return setState('superseded')
-      if (result.kind === 'expired') {
-        if (typeof options.token !== 'function') return setState('expired')
-        refreshToken = true
-        continue
-      }
-      let delay: number
-      if (result.kind === 'http') {
-        // A token function gets one fresh token per 401; rate limits and outages are waited out;
-        // anything else (a bad user id, a forbidden user) will not get better by retrying.
-        const refresh = result.status === 401 && typeof options.token === 'function' && !refreshedAfter401
-        const fatal = !refresh && result.status !== 429 && result.status < 500
-        fail({ code: result.code, message: result.message, status: result.status, fatal })
-        if (fatal) return stop('closed')
-        if (refresh) refreshToken = refreshedAfter401 = true
-        delay = refresh ? 0 : (result.retryAfterMs ?? backoff(attempt))
-      } else if (result.kind === 'ended' && result.retry !== undefined) {
-        delay = result.retry // the server shut down and spread its clients' retries already
-      } else {
-        if (result.kind === 'network') fail({ code: 'NETWORK', message: result.message, fatal: false })
-        delay = backoff(attempt)
-      }
-      attempt++
-      setState('reconnecting', { retryInMs: delay })
-      await wait(delay, interrupt.signal)
-    }
-  }
-
-  function backoff(attempt: number) {
-    const ceiling = Math.min(maxMs, serverRetry * 2 ** Math.min(attempt, 16))
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
-  }
-
-  function stop(final: ConnectionState) {
-    closed = true
-    interrupt?.abort()
-    lockRequest.abort()
-    setState(final)
-    release()
-  }
-
-  function onRelay({ data }: MessageEvent<Relay>) {
-    if (closed) return
-    if (role === 'leader') {
-      if (data.t === 'hello') {
-        post({ t: 'state', state, lang, locale, lastId })
-        if (data.lang && data.lang !== lang) switchLang(data.lang)
-      } else if (data.t === 'lang') switchLang(data.lang)
-      return
-    }
-    if (data.t === 'alarm') deliver(data.alarm)
-    else if (data.t === 'error') emit('error', data.error)
-    else if (data.t === 'state') {
-      lang = data.lang
-      locale = data.locale
-      lastId = maxDefined(lastId, data.lastId)
-      // The leader was superseded: so is every tab of this browser. Stop waiting for the lock, or
-      // the next tab to get it would take the stream back from whoever superseded us.
-      if (data.state === 'superseded' || data.state === 'expired') stop(data.state)
-      else setState(data.state)
-    }
+  /** A follower takes the leader's state as its own. */
+  function follow(message: RelayedState) {
+    now.lang = message.lang
+    now.locale = message.locale
+    now.lastId = maxDefined(now.lastId, message.lastId)
+    // The leader was superseded: so is every tab of this browser. Stop waiting for the lock, or
+    // the next tab to get it would take the stream back from whoever superseded us.
+    if (message.state === 'superseded' || message.state === 'expired') stop(message.state)
+    else setState(message.state)
   }
 
   function switchLang(next: string) {
-    if (next === lang) return
-    lang = next
-    interrupt?.abort()
-    if (role === 'leader') post({ t: 'state', state, lang, locale, lastId })
+    if (next === now.lang) return
+    now.lang = next
+    now.interrupt?.abort()
+    relay?.share(relayedState())
   }
 
-  if (channel) {
-    role = 'follower'
-    channel.onmessage = onRelay
-    post({ t: 'hello', lang: options.lang })
-    navigator.locks
-      .request(key, { signal: lockRequest.signal }, async () => {
-        if (closed) return
-        role = 'leader'
-        setState('connecting')
-        await run()
-        // Hold the lock until close(): a superseded leader that let go would hand the lock to a
-        // tab that reconnects and takes the stream back.
-        await released
+  function stop(final: ConnectionState) {
+    now.closed = true
+    now.interrupt?.abort()
+    relay?.stop()
+    setState(final)
+  }
+
+  /** This tab got the lock: it streams for every tab of the user. */
+  async function lead() {
+    setState('connecting')
+    await run()
+  }
+
+  /** The leader's (or a solo tab's) loop: open, read until the stream ends, decide, act, repeat. */
+  async function run() {
+    const initialMs = options.backoff?.initialMs ?? DEFAULT_RETRY_MS
+    const loop: Loop = { attempt: 0, refreshToken: false, refreshedAfter401: false, initialMs }
+    while (!now.closed) {
+      const signal = (now.interrupt = new AbortController()).signal
+      if (now.state === 'open') setState('connecting')
+      const end = await openOnce(loop, signal)
+      if (now.closed) return
+      const action = decide(end, {
+        attempt: loop.attempt,
+        tokenFunction: tokens.renewable,
+        refreshedAfter401: loop.refreshedAfter401,
+        initialMs: loop.initialMs,
+        maxMs,
+        random: Math.random,
       })
-      .catch(() => {}) // AbortError: close() or superseded before this tab's turn
-    queueMicrotask(() => emit('state', snapshot()))
-  } else {
-    queueMicrotask(() => {
-      emit('state', snapshot())
-      run()
-    })
+      if (!(await act(action, loop, signal))) return
+    }
   }
 
-  function readStored(): number | undefined {
+  /** One stream, after the last id this tab (or any tab, through storage) has. */
+  async function openOnce(loop: Loop, signal: AbortSignal): Promise<StreamEnd> {
+    const since = maxDefined(now.lastId, stored.read())
+    try {
+      const token = await tokens.current(loop.refreshToken)
+      loop.refreshToken = false
+      return await openStream({
+        base,
+        userId: options.userId,
+        lang: now.lang,
+        since,
+        token,
+        signal,
+        onRetry: (ms) => (loop.initialMs = options.backoff?.initialMs ?? ms),
+        onReady: (ready) => {
+          loop.attempt = 0
+          loop.refreshedAfter401 = false
+          opened(ready)
+        },
+        onAlarm: deliver,
+      })
+    } catch (error) {
+      return signal.aborted ? { kind: 'aborted' } : { kind: 'network', message: String(error) }
+    }
+  }
+
+  function opened(ready: { locale: string; since?: number }) {
+    now.locale = ready.locale
+    if (typeof ready.since === 'number' && (now.lastId === undefined || ready.since > now.lastId)) {
+      now.lastId = ready.since
+      stored.write(ready.since)
+    }
+    setState('open')
+  }
+
+  /** Carries out what decide() said; false when the loop is over. */
+  async function act(action: Action, loop: Loop, signal: AbortSignal): Promise<boolean> {
+    switch (action.do) {
+      case 'reopen':
+        return true
+      case 'refresh-token-and-reopen':
+        loop.refreshToken = true
+        return true
+      case 'stop':
+        // Not stop(): this tab keeps the lock and keeps answering hello, so that no tab of this
+        // browser takes the stream back from whoever superseded it.
+        setState(action.state)
+        return false
+      case 'fail':
+        fail(action.error)
+        stop('closed')
+        return false
+      case 'wait':
+        if (action.error) fail(action.error)
+        if (action.refreshToken) loop.refreshToken = loop.refreshedAfter401 = true
+        loop.attempt++
+        setState('reconnecting', { retryInMs: action.ms })
+        await wait(action.ms, signal)
+        return true
+    }
+  }
+
+  queueMicrotask(() => {
+    listeners.emit('state', snapshot())
+    if (!relay) run() // a follower runs once it leads
+  })
+
+  return {
+    get state() {
+      return now.state
+    },
+    get role() {
+      return role()
+    },
+    get lang() {
+      return now.lang
+    },
+    get locale() {
+      return now.locale
+    },
+    get lastId() {
+      return now.lastId
+    },
+    on: listeners.on,
+    off: listeners.off,
+    setLang(next) {
+      if (now.closed || next === now.lang) return
+      if (role() !== 'follower') return switchLang(next)
+      now.lang = next
+      relay!.askLang(next)
+      listeners.emit('state', snapshot())
+    },
+    close() {
+      if (now.closed) return
+      stop('closed')
+      relay?.close()
+    },
+  }
+}
+
+function createListeners() {
+  const sets: { [K in keyof Events]: Set<(event: Events[K]) => void> } = {
+    alarm: new Set(),
+    state: new Set(),
+    error: new Set(),
+  }
+  return {
+    on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void) {
+      sets[type].add(listener)
+      return () => sets[type].delete(listener)
+    },
+    off<K extends keyof Events>(type: K, listener: (event: Events[K]) => void) {
+      sets[type].delete(listener)
+    },
+    emit<K extends keyof Events>(type: K, event: Events[K]) {
+      for (const listener of [...sets[type]]) {
+        try {
+          listener(event)
+        } catch (error) {
+          // One broken listener must not stop delivery to the others (or kill the stream loop).
+          setTimeout(() => {
+            throw error
+          })
+        }
+      }
+    },
+  }
+}
+
+/** A fixed token, or the function's latest (fetched once, then again on request). */
+function createTokens(option: ConnectOptions['token']) {
+  let token = typeof option === 'string' ? option : undefined
+  return {
+    renewable: typeof option === 'function',
+    async current(refresh: boolean): Promise<string | undefined> {
+      if (typeof option !== 'function') return token
+      if (refresh || token === undefined) token = await option()
+      return token
+    },
+  }
+}
+
+/** The last id delivered, kept across reloads per Herald URL and user: it only grows. */
+function createStoredSeq(storage: ConnectOptions['storage'], key: string) {
+  function read(): number | undefined {
     const raw = storage?.getItem(key)
     const value = raw ? Number(raw) : NaN
     return Number.isSafeInteger(value) && value >= 0 ? value : undefined
   }
-
-  function writeStored(seq: number) {
+  function write(seq: number) {
     try {
-      if ((readStored() ?? -1) < seq) storage?.setItem(key, String(seq))
+      if ((read() ?? -1) < seq) storage?.setItem(key, String(seq))
     } catch {
       // Storage full or denied: resume across reloads is a nicety, the stream goes on.
     }
   }
+  return { read, write }
+}
 
-  return {
-    get state() {
-      return state
-    },
-    get role() {
-      return role
-    },
-    get lang() {
-      return lang
-    },
-    get locale() {
-      return locale
-    },
-    get lastId() {
-      return lastId
-    },
-    on(type, listener) {
-      listeners[type].add(listener)
-      return () => listeners[type].delete(listener)
-    },
-    off(type, listener) {
-      listeners[type].delete(listener)
-    },
-    setLang(next) {
-      if (closed || next === lang) return
-      if (role === 'follower') {
-        lang = next
-        post({ t: 'lang', lang: next })
-        emit('state', snapshot())
-      } else switchLang(next)
-    },
-    close() {
-      if (closed) return
-      stop('closed')
-      channel?.close()
-    },
-  }
+/** The tabs share one stream where BroadcastChannel and Web Locks exist, unless `shared: false`. */
+function sharedTabs(options: ConnectOptions, key: string): { channel: Channel; locks: Locks } | undefined {
+  if (options.shared === false || typeof BroadcastChannel !== 'function') return undefined
+  if (typeof navigator === 'undefined' || !navigator.locks) return undefined
+  return { channel: new BroadcastChannel(key), locks: navigator.locks }
 }
 
 type StreamRequest = {

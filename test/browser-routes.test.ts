@@ -42,9 +42,11 @@ describe('GET /client.js', () => {
     )!
     let emitted: string | undefined
     const program = ts.createProgram([CLIENT_SOURCE], config.options)
+    // One .d.ts per client module; only the public one is served, and it must stand alone.
     const result = program.emit(undefined, (name, text) => {
-      if (name.endsWith('.d.ts')) emitted = text
+      if (name.endsWith('/herald-client.d.ts')) emitted = text
     })
+    expect(emitted).not.toMatch(/^import /m)
     expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([])
     expect(result.emitSkipped).toBe(false)
     expect(emitted).toBe(require('node:fs').readFileSync(CLIENT_TYPES, 'utf8'))

@@ -1,6 +1,7 @@
-// The demo page and the client library in Debian's Chromium (headless, playwright-core): what a
-// person sees, what several tabs share, and what survives a language switch, a closed tab and a
-// restarted server. Each test has a Herald of its own on a random port, with the demo on.
+// The demo page and the client library in a headless Chromium (playwright-core; which Chromium:
+// test/helpers/browser.ts): what a person sees, what several tabs share, and what survives a language
+// switch, a closed tab and a restarted server. Each test has a Herald of its own on a random port,
+// with the demo on.
 import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test'
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'

@@ -1,0 +1,194 @@
+// connect() carrying out its decisions (test/client-decide.test.ts has the decisions themselves), in
+// one tab against a fake Herald (test/helpers/client.ts): what it asks for, what it reports, when.
+import { afterEach, expect, test } from 'bun:test'
+import { connect, type Connection, type ConnectOptions, type Events } from '../client/herald-client'
+import type { HeraldErrorEvent } from '../client/herald-client'
+import { createFakeHerald, errorReply } from './helpers/client'
+
+const KEY = 'herald:http://herald.test:tiaz'
+
+let undo: (() => void) | undefined
+const open: Connection[] = []
+afterEach(() => {
+  for (const c of open.splice(0)) c.close()
+  undo?.()
+  undo = undefined
+})
+
+function start(options: Partial<ConnectOptions> = {}) {
+  const herald = createFakeHerald()
+  undo?.() // a second start() in one test: restore the real fetch first, so afterEach restores that one
+  undo = herald.install()
+  const c = connect({ url: 'http://herald.test', userId: 'tiaz', lang: 'en', shared: false, storage: null, ...options })
+  open.push(c)
+  const errors: HeraldErrorEvent[] = []
+  const states: string[] = []
+  c.on('error', (e) => errors.push(e))
+  c.on('state', (s) => states.push(s.state))
+  return { c, herald, errors, states }
+}
+
+function when<K extends keyof Events>(c: Connection, type: K, ok: (event: Events[K]) => boolean = () => true) {
+  const { promise, resolve } = Promise.withResolvers<Events[K]>()
+  const off = c.on(type, (event) => {
+    if (!ok(event)) return
+    off()
+    resolve(event)
+  })
+  return promise
+}
+
+function memoryStorage(entries: Record<string, string> = {}) {
+  const map = new Map(Object.entries(entries))
+  return { getItem: (k: string) => map.get(k) ?? null, setItem: (k: string, v: string) => void map.set(k, v), map }
+}
+
+test('a page reload resumes after the last id kept in storage, per Herald URL and user', async () => {
+  const storage = memoryStorage({ [KEY]: '5' })
+  const first = start({ storage })
+  const stream = await first.herald.nextStream()
+  expect(stream.url.searchParams.get('since')).toBe('5')
+  stream.ready('en', 5)
+  stream.alarm(6)
+  await when(first.c, 'alarm')
+  expect(storage.map.get(KEY)).toBe('6')
+  first.c.close()
+
+  const reloaded = start({ storage })
+  expect((await reloaded.herald.nextStream()).url.searchParams.get('since')).toBe('6')
+})
+
+test('storage: null keeps no last id: a new page starts from now', async () => {
+  const { herald } = start({ storage: null })
+  expect((await herald.nextStream()).url.searchParams.has('since')).toBe(false)
+})
+
+test('401 with a token function: one fresh token and a retry; a second 401 is fatal and closes', async () => {
+  let issued = 0
+  const { c, herald, errors, states } = start({ token: () => `token-${++issued}` })
+  herald.reply(errorReply(401, 'UNAUTHORIZED'), errorReply(401, 'UNAUTHORIZED'))
+  await when(c, 'state', (s) => s.state === 'closed')
+  expect(herald.requests.map((r) => r.headers.get('authorization'))).toEqual(['Bearer token-1', 'Bearer token-2'])
+  expect(errors.map((e) => [e.code, e.status, e.fatal])).toEqual([
+    ['UNAUTHORIZED', 401, false],
+    ['UNAUTHORIZED', 401, true],
+  ])
+  expect(states).toEqual(['connecting', 'reconnecting', 'closed'])
+})
+
+test('a 401 after a stream opened gets a fresh token again (one per 401 in a row, not per connection)', async () => {
+  let issued = 0
+  const { c, herald } = start({ token: () => `token-${++issued}`, backoff: { initialMs: 10 } })
+  herald.reply(errorReply(401, 'UNAUTHORIZED'))
+  const opened = await herald.nextStream()
+  opened.ready('en', 0)
+  await when(c, 'state', (s) => s.state === 'open')
+  herald.reply(errorReply(401, 'UNAUTHORIZED'))
+  const again = herald.nextStream()
+  opened.end() // a server going away without a planned retry: backoff, then the 401
+  const next = await again
+  expect(next.headers.get('authorization')).toBe('Bearer token-3')
+  expect(c.state).not.toBe('closed')
+})
+
+test('401 without a token function: fatal, state closed', async () => {
+  const { c, herald, errors } = start({ token: 'fixed' })
+  herald.reply(errorReply(401, 'UNAUTHORIZED'))
+  await when(c, 'state', (s) => s.state === 'closed')
+  expect(errors).toEqual([{ code: 'UNAUTHORIZED', message: 'UNAUTHORIZED (test)', status: 401, fatal: true }])
+  expect(herald.requests).toHaveLength(1)
+})
+
+test('another 4xx: an error event with fatal: true, state closed, no retry', async () => {
+  const { c, herald, errors, states } = start()
+  herald.reply(errorReply(403, 'FORBIDDEN'))
+  await when(c, 'state', (s) => s.state === 'closed')
+  expect(errors).toEqual([{ code: 'FORBIDDEN', message: 'FORBIDDEN (test)', status: 403, fatal: true }])
+  expect(states).toEqual(['connecting', 'closed'])
+  expect(herald.requests).toHaveLength(1)
+})
+
+test('429 waits as long as Retry-After says, reporting it, then retries', async () => {
+  const { c, herald, errors } = start()
+  herald.reply(errorReply(429, 'RATE_LIMITED', { 'retry-after': '1' }))
+  const waiting = await when(c, 'state', (s) => s.state === 'reconnecting')
+  expect(waiting.retryInMs).toBe(1000)
+  expect(errors).toEqual([{ code: 'RATE_LIMITED', message: 'RATE_LIMITED (test)', status: 429, fatal: false }])
+  ;(await herald.nextStream()).ready('en', 0)
+  await when(c, 'state', (s) => s.state === 'open')
+})
+
+test('a network error reports NETWORK, backs off from backoff.initialMs, and resumes after the last id', async () => {
+  const { c, herald, errors } = start({ backoff: { initialMs: 40 } })
+  const first = await herald.nextStream()
+  first.ready('en', 3)
+  await when(c, 'state', (s) => s.state === 'open')
+  herald.reply(new TypeError('fetch failed'))
+  const waits: number[] = []
+  c.on('state', (s) => s.state === 'reconnecting' && waits.push(s.retryInMs!))
+  first.end()
+  const next = await herald.nextStream()
+  expect(next.url.searchParams.get('since')).toBe('3')
+  expect(errors).toEqual([{ code: 'NETWORK', message: 'TypeError: fetch failed', fatal: false }])
+  // The end of the stream, then the failed fetch: the second wait's ceiling is twice the first's.
+  expect(waits).toHaveLength(2)
+  expect(waits[0]).toBeWithin(20, 41)
+  expect(waits[1]).toBeWithin(40, 81)
+})
+
+test('a graceful shutdown’s retry: (sent after ready) is waited as given', async () => {
+  const { c, herald } = start()
+  const first = await herald.nextStream()
+  first.ready('en', 0)
+  await when(c, 'state', (s) => s.state === 'open')
+  const waiting = when(c, 'state', (s) => s.state === 'reconnecting')
+  first.send('retry: 25\n\n')
+  first.end()
+  expect((await waiting).retryInMs).toBe(25)
+  await herald.nextStream()
+})
+
+test('expired with a token function: a fresh token and an immediate resume; without one: state expired', async () => {
+  let issued = 0
+  const renewing = start({ token: () => `token-${++issued}` })
+  const first = await renewing.herald.nextStream()
+  first.ready('en', 0)
+  first.alarm(1)
+  await when(renewing.c, 'alarm')
+  first.send('event: expired\ndata: {}\n\n')
+  const next = await renewing.herald.nextStream()
+  expect(next.headers.get('authorization')).toBe('Bearer token-2')
+  expect(next.url.searchParams.get('since')).toBe('1')
+  expect(renewing.states).not.toContain('reconnecting')
+  renewing.c.close()
+
+  const fixed = start({ token: 'fixed' })
+  const only = await fixed.herald.nextStream()
+  only.ready('en', 0)
+  only.send('event: expired\ndata: {}\n\n')
+  await when(fixed.c, 'state', (s) => s.state === 'expired')
+  expect(fixed.herald.requests).toHaveLength(1)
+})
+
+test('superseded: state superseded, the stream not reopened', async () => {
+  const { c, herald } = start()
+  const first = await herald.nextStream()
+  first.ready('en', 0)
+  first.superseded()
+  await when(c, 'state', (s) => s.state === 'superseded')
+  expect(herald.requests).toHaveLength(1)
+  expect(c.state).toBe('superseded')
+})
+
+test('a language switch reopens at once with the new lang, after the last id, with no wait', async () => {
+  const { c, herald, states } = start()
+  const first = await herald.nextStream()
+  first.ready('en', 0)
+  first.alarm(4)
+  await when(c, 'alarm')
+  const next = herald.nextStream()
+  c.setLang('ja')
+  const reopened = await next
+  expect([reopened.url.searchParams.get('lang'), reopened.url.searchParams.get('since')]).toEqual(['ja', '4'])
+  expect(states).toEqual(['connecting', 'open', 'connecting'])
+})

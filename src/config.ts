@@ -28,6 +28,8 @@ export type Config = Readonly<{
   reconnectPerMinute: number
   /** POST /alarms per publisher per second; 0 = no limit. */
   publishRate: number
+  /** Proxies in front of Herald whose X-Forwarded-For entries are believed (HERALD_TRUST_PROXY); 0 = none. */
+  trustProxy: number
   shutdownMs: number
   /** Serve the demo page at `/` (npm run dev turns it on). */
   demo: boolean
@@ -75,6 +77,7 @@ export function readConfig(env: Env = process.env): Config {
     reconnectBurst: integer(env, 'HERALD_RECONNECT_BURST', 10, 1, 10_000),
     reconnectPerMinute: integer(env, 'HERALD_RECONNECT_PER_MINUTE', 60, 1, 600_000),
     publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
+    trustProxy: trustProxy(env),
     shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
     demo: flag(env, 'HERALD_DEMO'),
     workers: workers(env),
@@ -165,6 +168,20 @@ function publicKey(env: Env, name: string): string | undefined {
   if (value !== undefined && !/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/.test(value))
     throw new ConfigError(name, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
   return value?.replace(/\\n/g, '\n')
+}
+
+/**
+ * A count, not a yes: `true` means "believe the left-most X-Forwarded-For entry" in some servers,
+ * and that one is whatever the client wrote.
+ */
+function trustProxy(env: Env): number {
+  const raw = nonEmpty(env.HERALD_TRUST_PROXY)
+  if (raw !== undefined && /^(true|yes|on)$/i.test(raw))
+    throw new ConfigError(
+      'HERALD_TRUST_PROXY',
+      `'${raw}' is not a number: give how many proxies in front of Herald append to X-Forwarded-For (1 for one load balancer)`,
+    )
+  return integer(env, 'HERALD_TRUST_PROXY', 0, 0, 10)
 }
 
 function workers(env: Env): number {

@@ -32,6 +32,10 @@ describe('readConfig', () => {
     ['HERALD_DEMO', 'yes'],
     ['HERALD_DEV_TOKENS', 'yes'],
     ['HERALD_DEV_TOKENS', 'anyone'],
+    ['HERALD_TRUST_PROXY', 'true'],
+    ['HERALD_TRUST_PROXY', 'yes'],
+    ['HERALD_TRUST_PROXY', '11'],
+    ['HERALD_TRUST_PROXY', '10.0.0.1'],
     ['REDIS_URL', 'localhost:6379'],
     ['REDIS_URL', 'http://127.0.0.1:6379'],
     ['REDIS_URL', 'redis://'],
@@ -57,6 +61,13 @@ describe('readConfig', () => {
   test('a bad REDIS_URL is refused without echoing its password', () => {
     expect(() => readConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).toThrow(/REDIS_URL/)
     expect(() => readConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).not.toThrow(/hunter2/)
+  })
+
+  test('HERALD_TRUST_PROXY is a count of proxies, none by default; true is refused as ambiguous', () => {
+    expect(readConfig({}).trustProxy).toBe(0)
+    expect(readConfig({ HERALD_TRUST_PROXY: '1' }).trustProxy).toBe(1)
+    expect(readConfig({ HERALD_TRUST_PROXY: '2' }).trustProxy).toBe(2)
+    expect(() => readConfig({ HERALD_TRUST_PROXY: 'true' })).toThrow(/how many proxies/)
   })
 
   describe('HERALD_DEV_TOKENS', () => {

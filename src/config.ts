@@ -9,6 +9,8 @@ export type Config = Readonly<{
   heartbeatMs: number
   safetyPollMs: number
   production: boolean
+  /** NODE_ENV as given: startup warns about a value Herald does not know (`Production`). */
+  nodeEnv: string | undefined
   /** HS256 secret for subscriber tokens. */
   jwtSecret: string | undefined
   /** PEM (SPKI) public key for ES256/RS256 subscriber tokens. */
@@ -17,6 +19,8 @@ export type Config = Readonly<{
   publishKeys: readonly string[]
   /** HERALD_AUTH=none: run without auth on purpose, even in production. */
   authNone: boolean
+  /** POST /dev/token mints a token for any user who asks (HERALD_DEV_TOKENS; npm run dev turns it on). */
+  devTokens: boolean
   corsOrigins: readonly string[]
   /** Open streams per process; 0 = no cap beyond the OS's. */
   maxStreams: number
@@ -24,6 +28,8 @@ export type Config = Readonly<{
   reconnectPerMinute: number
   /** POST /alarms per publisher per second; 0 = no limit. */
   publishRate: number
+  /** Proxies in front of Herald whose X-Forwarded-For entries are believed (HERALD_TRUST_PROXY); 0 = none. */
+  trustProxy: number
   shutdownMs: number
   /** How long a publish waits for its user's alarms held by another transaction (then 503 USER_BUSY). */
   lockTimeoutMs: number
@@ -64,15 +70,18 @@ export function readConfig(env: Env = process.env): Config {
     heartbeatMs: integer(env, 'HERALD_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     safetyPollMs: integer(env, 'HERALD_SAFETY_POLL_MS', 60_000, 100, 86_400_000),
     production: env.NODE_ENV === 'production',
+    nodeEnv: nonEmpty(env.NODE_ENV),
     jwtSecret: secret(env, 'HERALD_JWT_SECRET'),
     jwtPublicKey: publicKey(env, 'HERALD_JWT_PUBLIC_KEY'),
     publishKeys: list(env, 'HERALD_PUBLISH_KEYS', (key) => key.length >= 16, 'must be at least 16 characters'),
     authNone: authMode(env),
+    devTokens: devTokens(env),
     corsOrigins: list(env, 'HERALD_CORS_ORIGINS', isOrigin, 'is not an origin like https://app.example.com'),
     maxStreams: integer(env, 'HERALD_MAX_STREAMS', 0, 0, 10_000_000),
     reconnectBurst: integer(env, 'HERALD_RECONNECT_BURST', 10, 1, 10_000),
     reconnectPerMinute: integer(env, 'HERALD_RECONNECT_PER_MINUTE', 60, 1, 600_000),
     publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
+    trustProxy: trustProxy(env),
     shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
     lockTimeoutMs: integer(env, 'HERALD_LOCK_TIMEOUT_MS', 5000, 10, 600_000),
     maxLocales: integer(env, 'HERALD_MAX_LOCALES', 1000, 1, 100_000),
@@ -86,6 +95,56 @@ export function readConfig(env: Env = process.env): Config {
     throw new ConfigError('PORT', 'HERALD_WORKERS > 1 needs a fixed PORT: the workers share it')
   requireAuthInProduction(config)
   return config
+}
+
+/** The value that turns minting on where `1` is refused: it says what it does. */
+export const ANYONE_CAN_MINT = 'anyone-can-mint'
+
+const KNOWN_NODE_ENVS = new Set(['production', 'development', 'test'])
+
+/**
+ * What startup must say about a configuration that is allowed but dangerous, or likely a mistake.
+ * Pure, so the wording is tested without a process.
+ */
+export function configWarnings(config: Pick<Config, 'nodeEnv' | 'devTokens' | 'jwtSecret'>): string[] {
+  const warnings: string[] = []
+  if (config.nodeEnv !== undefined && !KNOWN_NODE_ENVS.has(config.nodeEnv))
+    warnings.push(
+      `NODE_ENV='${config.nodeEnv}' is not production, development or test: running with the development ` +
+        `rules (auth not required); only the exact, lowercase 'production' turns on the production ones`,
+    )
+  // Minting needs the HS256 secret: without it, /dev/token stays a 404 and there is nothing to say.
+  if (config.devTokens && config.jwtSecret)
+    warnings.push(
+      'WARNING: POST /dev/token is ON (HERALD_DEV_TOKENS): anyone who can reach this server can mint a ' +
+        "subscriber token for any user and read that user's alarms. Development only.",
+    )
+  return warnings
+}
+
+/**
+ * HERALD_DEV_TOKENS: off unless asked for. `1` is enough on a development server with open
+ * publishing; once publish keys or production say the server is meant to be locked, a `1` left
+ * over from development would open every stream to anyone, so only the value that spells that
+ * out will do.
+ */
+function devTokens(env: Env): boolean {
+  const raw = nonEmpty(env.HERALD_DEV_TOKENS)
+  const value = raw?.toLowerCase()
+  if (value === undefined || value === '0' || value === 'false' || value === 'off') return false
+  if (value === ANYONE_CAN_MINT) return true
+  if (value !== '1' && value !== 'true' && value !== 'on')
+    throw new ConfigError('HERALD_DEV_TOKENS', `'${raw}' is not 0, 1, off, on or ${ANYONE_CAN_MINT}`)
+  const locked = env.NODE_ENV === 'production'
+    ? 'NODE_ENV=production'
+    : nonEmpty(env.HERALD_PUBLISH_KEYS) ? 'HERALD_PUBLISH_KEYS set' : undefined
+  if (locked)
+    throw new ConfigError(
+      'HERALD_DEV_TOKENS',
+      `'${raw}' is not enough with ${locked}: /dev/token would let anyone mint a token for any user. ` +
+        `Say HERALD_DEV_TOKENS=${ANYONE_CAN_MINT} if that is what you want, else leave it off`,
+    )
+  return true
 }
 
 /** In production, running open to anyone must be a decision, not an accident. */
@@ -115,6 +174,20 @@ function publicKey(env: Env, name: string): string | undefined {
   if (value !== undefined && !/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----$/.test(value))
     throw new ConfigError(name, 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
   return value?.replace(/\\n/g, '\n')
+}
+
+/**
+ * A count, not a yes: `true` means "believe the left-most X-Forwarded-For entry" in some servers,
+ * and that one is whatever the client wrote.
+ */
+function trustProxy(env: Env): number {
+  const raw = nonEmpty(env.HERALD_TRUST_PROXY)
+  if (raw !== undefined && /^(true|yes|on)$/i.test(raw))
+    throw new ConfigError(
+      'HERALD_TRUST_PROXY',
+      `'${raw}' is not a number: give how many proxies in front of Herald append to X-Forwarded-For (1 for one load balancer)`,
+    )
+  return integer(env, 'HERALD_TRUST_PROXY', 0, 0, 10)
 }
 
 function workers(env: Env): number {

@@ -133,8 +133,9 @@ describe('ES256 public key', () => {
 })
 
 describe('dev tokens', () => {
-  test('POST /dev/token mints a working short-lived token outside production', async () => {
-    const res = await fetch(new URL('/dev/token', h.url), {
+  test('POST /dev/token mints a working short-lived token when HERALD_DEV_TOKENS turns it on', async () => {
+    await using dev = await testHerald('auth_dev', { jwtSecret: SECRET, devTokens: true })
+    const res = await fetch(new URL('/dev/token', dev.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ userId: 'demo' }),
@@ -142,15 +143,16 @@ describe('dev tokens', () => {
     expect(res.status).toBe(200)
     const { token: jwt, expiresIn } = await res.json()
     expect(expiresIn).toBe(900)
-    const stream = await fetch(subscribeUrl('demo', `&token=${jwt}`))
+    const stream = await fetch(new URL(`/connection/demo?token=${jwt}`, dev.url))
     expect(stream.status).toBe(200)
     await stream.body?.cancel()
   })
 
-  test('is not served in production, nor without an HS256 secret', async () => {
-    await using prod = await testHerald('auth_prod', { jwtSecret: SECRET, publishKeys: [PUBLISH_KEY], production: true })
-    await using open = await testHerald('auth_open')
-    for (const server of [prod, open]) {
+  test('is not served unless turned on (whatever NODE_ENV says), nor without an HS256 secret', async () => {
+    // h holds the secret and runs outside production: that alone no longer mints.
+    await using typo = await testHerald('auth_typo', readConfig({ NODE_ENV: 'Production', HERALD_JWT_SECRET: SECRET }))
+    await using open = await testHerald('auth_open', { devTokens: true })
+    for (const server of [h, typo, open]) {
       const res = await fetch(new URL('/dev/token', server.url), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { connect } from 'node:net'
+import { clientAddress } from '../src/http/client-address'
 import { createBuckets } from '../src/http/limits'
 import { nextAlarm, ready, testHerald } from './helpers/herald'
 
@@ -17,6 +19,36 @@ describe('token buckets', () => {
     const buckets = createBuckets({ capacity: 5, perSecond: 1, maxKeys: 100 })
     for (let i = 0; i < 10_000; i++) buckets.take(`user-${i}`, i)
     expect(buckets.size).toBeLessThanOrEqual(100)
+  })
+})
+
+describe('clientAddress (the publish bucket key while publishing is open)', () => {
+  const request = (...forwarded: string[]) => {
+    const headers = new Headers()
+    for (const value of forwarded) headers.append('x-forwarded-for', value)
+    return new Request('http://herald/alarms', { headers })
+  }
+
+  test('trusting no proxy, it is the peer address, whatever X-Forwarded-For says', () => {
+    expect(clientAddress(request('10.0.0.1'), '192.0.2.1', 0)).toBe('192.0.2.1')
+    expect(clientAddress(request('10.0.0.2'), '192.0.2.1', 0)).toBe('192.0.2.1')
+    expect(clientAddress(request(), '192.0.2.1', 0)).toBe('192.0.2.1')
+    expect(clientAddress(request(), '192.0.2.2', 0)).toBe('192.0.2.2') // no shared 'anonymous'
+  })
+
+  test('trusting N proxies, it is the entry the farthest of them appended', () => {
+    const forged = request('6.6.6.6, 203.0.113.7, 10.1.0.1')
+    expect(clientAddress(forged, '10.0.0.9', 1)).toBe('10.1.0.1')
+    expect(clientAddress(forged, '10.0.0.9', 2)).toBe('203.0.113.7')
+    expect(clientAddress(request('6.6.6.6', '203.0.113.7'), '10.0.0.9', 1)).toBe('203.0.113.7') // two headers
+    expect(clientAddress(request('2001:db8::1'), '10.0.0.9', 1)).toBe('2001:db8::1')
+  })
+
+  test('trusting proxies, a request that did not come through them is keyed by its peer', () => {
+    expect(clientAddress(request(), '192.0.2.1', 1)).toBe('192.0.2.1')
+    expect(clientAddress(request('not-an-address'), '192.0.2.1', 1)).toBe('192.0.2.1')
+    expect(clientAddress(request('x'.repeat(4000)), '192.0.2.1', 1)).toBe('192.0.2.1')
+    expect(clientAddress(request('203.0.113.7'), '192.0.2.1', 3)).toBe('203.0.113.7') // a shorter chain ends at its left
   })
 })
 
@@ -111,5 +143,58 @@ describe('limits on a running Herald', () => {
     await h.publish({ userId: 'victim', messages: { ko: 'barrier' } })
     expect((await nextAlarm(sub)).message).toBe('barrier') // nothing came in between
     await sub.cancel()
+  })
+})
+
+/**
+ * POST /alarms from a source address of the test's choosing: all of 127.0.0.0/8 is this machine,
+ * so 127.0.0.2 is a second client on the same loopback (fetch cannot pick its source address).
+ */
+function publishFrom(localAddress: string, url: string, headers: Record<string, string> = {}): Promise<number> {
+  const { hostname, port } = new URL(url)
+  const body = JSON.stringify({ userId: 'u', messages: { ko: 'x' } })
+  const head = Object.entries({ ...headers, 'content-type': 'application/json', 'content-length': String(body.length) })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')
+  return new Promise((resolve, reject) => {
+    let response = ''
+    const socket = connect({ host: hostname, port: Number(port), localAddress }, () =>
+      socket.write(`POST /alarms HTTP/1.1\r\nhost: ${hostname}\r\nconnection: close\r\n${head}\r\n${body}`),
+    )
+    socket.on('data', (chunk) => (response += chunk))
+    socket.on('end', () => resolve(Number(response.match(/^HTTP\/1\.1 (\d{3})/)?.[1])))
+    socket.on('error', reject)
+  })
+}
+
+describe('the publish rate with publishing open (no publish keys): one bucket per client address', () => {
+  const statuses = async (requests: (() => Promise<number>)[]) => {
+    const seen: number[] = []
+    for (const request of requests) seen.push(await request())
+    return seen
+  }
+
+  test('a client cannot get fresh buckets by writing X-Forwarded-For: its peer address is the key', async () => {
+    await using h = await testHerald('limit_spoofed', { publishRate: 2 })
+    const spoofed = Array.from({ length: 20 }, (_, i) => () => publishFrom('127.0.0.1', h.url, { 'x-forwarded-for': `10.0.0.${i}` }))
+    expect(await statuses(spoofed)).toEqual([201, 201, ...Array(18).fill(429)])
+    const [row] = await h.db.sql`select count(*)::int as n from alarms`
+    expect(row!.n).toBe(2)
+  })
+
+  test('two clients without the header do not share one bucket', async () => {
+    await using h = await testHerald('limit_peers', { publishRate: 2 })
+    const from = (address: string) => () => publishFrom(address, h.url)
+    expect(await statuses([from('127.0.0.1'), from('127.0.0.1'), from('127.0.0.1')])).toEqual([201, 201, 429])
+    expect(await statuses([from('127.0.0.2'), from('127.0.0.2'), from('127.0.0.2')])).toEqual([201, 201, 429])
+  })
+
+  test('HERALD_TRUST_PROXY=1: the address our proxy appended is the key, whatever the client wrote left of it', async () => {
+    await using h = await testHerald('limit_proxied', { publishRate: 2, trustProxy: 1 })
+    // One proxy at 127.0.0.1 forwards two clients; the first also sends a forged header of its own.
+    const client = (forged: string) => () => publishFrom('127.0.0.1', h.url, { 'x-forwarded-for': `${forged}, 203.0.113.7` })
+    const other = () => publishFrom('127.0.0.1', h.url, { 'x-forwarded-for': '198.51.100.1' })
+    expect(await statuses([client('10.0.0.1'), client('10.0.0.2'), client('10.0.0.3')])).toEqual([201, 201, 429])
+    expect(await statuses([other, other, other])).toEqual([201, 201, 429])
   })
 })

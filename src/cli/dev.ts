@@ -1,6 +1,6 @@
 // `npm run dev`: Herald with its demo page, on a PostgreSQL of its own when DATABASE_URL is unset
 // (the embedded one, data in .herald/pg), so a fresh clone needs nothing installed but npm.
-import { ConfigError, readConfig } from '../config'
+import { ANYONE_CAN_MINT, ConfigError, readConfig } from '../config'
 import { EmbeddedError, startEmbedded, type Embedded } from './embedded'
 import { startServer, type RunningServer } from '../http/server'
 
@@ -22,10 +22,16 @@ try {
     console.log(`herald: embedded PostgreSQL at ${embedded.url} (data in ${dir}; set DATABASE_URL to use another)`)
   }
   env.HERALD_DEMO ??= '1'
+  // The demo needs /dev/token when HERALD_JWT_SECRET is set. On by default here, like the demo,
+  // except where `1` would be refused (publish keys set, or production): there minting for anyone
+  // stays a decision, spelled out in HERALD_DEV_TOKENS.
+  env.HERALD_DEV_TOKENS ??= env.HERALD_PUBLISH_KEYS?.trim() || env.NODE_ENV === 'production' ? '0' : '1'
   const config = readConfig(env)
   running = await startServer(config)
   console.log(`herald: listening on ${running.url}`)
   if (config.demo) console.log(`herald: demo page at ${running.url}/`)
+  if (config.demo && config.jwtSecret && !config.devTokens)
+    console.log(`herald: /dev/token is off, so the demo page gets no tokens (HERALD_DEV_TOKENS=${ANYONE_CAN_MINT} turns it on)`)
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
     process.on(signal, async () => {
       console.log(`herald: ${signal}, shutting down`)

@@ -3,16 +3,23 @@
 import type { Auth, Subscriber } from './auth'
 import type { Config } from '../config'
 import { Errors } from '../errors'
+import { clientAddress } from './client-address'
 import { createBuckets } from './limits'
 
 export type Admission = {
   /** A stream may open: the subscriber's token fits, the process has room, the user is not reconnecting too fast. */
   admitStream(request: Request, url: URL, userId: string): Promise<Subscriber>
-  /** A publish may go ahead (checked before the body is read): its key, then its rate. */
-  admitPublish(request: Request): void
+  /**
+   * A publish may go ahead (checked before the body is read): its key, then its rate. `peer` is the
+   * socket's remote address: with publishing open, the rate is per client address.
+   */
+  admitPublish(request: Request, peer: string | undefined): void
 }
 
-export type AdmissionOptions = Pick<Config, 'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate'> & {
+export type AdmissionOptions = Pick<
+  Config,
+  'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate' | 'trustProxy'
+> & {
   auth: Auth
   /** Streams open in this process now. */
   streams(): number
@@ -31,8 +38,9 @@ export function createAdmission({ auth, streams, ...limits }: AdmissionOptions):
       if (wait > 0) throw Errors.rateLimited('connections for this user', wait)
       return subscriber
     },
-    admitPublish(request) {
-      const publisher = auth.verifyPublisher(request)
+    admitPublish(request, peer) {
+      const key = auth.verifyPublisher(request)
+      const publisher = key ?? `address ${clientAddress(request, peer, limits.trustProxy)}`
       const wait = publishes?.take(publisher) ?? 0
       if (wait > 0) throw Errors.rateLimited('publishes', wait)
     },

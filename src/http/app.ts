@@ -1,7 +1,7 @@
 // The composition root: config and a pool in, a ready Herald out. It only wires: every rule lives
 // in the module it belongs to. No globals, so tests can run several side by side.
 import { Elysia, NotFoundError } from 'elysia'
-import type { Config } from '../config'
+import { configWarnings, type Config } from '../config'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createSignals, type Signals } from '../signals/signals'
@@ -56,6 +56,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   const log = options.log ?? console
   const onError = (error: unknown) => log.error('herald:', error)
   const auth = await createAuth(options)
+  for (const warning of configWarnings(options)) log.warn(`herald: ${warning}`)
   warnIfOpen(auth, options, log)
 
   const available = createAvailable(options.locales, {
@@ -103,11 +104,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     .use(connectionRoutes(streams, admission))
     .use(alarmRoutes(publisher, available, admission))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
-    .use(devRoutes(auth, options.production))
+    .use(devRoutes(auth, options.devTokens))
     .use(
       browserRoutes({
         demo: options.demo,
-        production: options.production,
+        devTokens: options.devTokens,
         available,
         defaultLocale: options.defaultLocale,
         auth,

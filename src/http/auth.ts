@@ -17,8 +17,8 @@ export type Auth = {
   readonly subscribers: boolean
   readonly publishers: boolean
   verifySubscriber(request: Request, url: URL, userId: string): Promise<Subscriber>
-  /** Returns who is publishing (a key's fingerprint, or the client address when auth is off). */
-  verifyPublisher(request: Request): string
+  /** Returns which publish key was presented; undefined when publishing needs none. */
+  verifyPublisher(request: Request): string | undefined
   /** Mints a short-lived HS256 token (the dev/demo helper); undefined without an HS256 secret. */
   mint?(userId: string, ttlSeconds?: number): Promise<string>
 }
@@ -54,7 +54,7 @@ export async function createAuth(config: AuthConfig): Promise<Auth> {
     },
 
     verifyPublisher(request) {
-      if (publishDigests.length === 0) return request.headers.get('x-forwarded-for') ?? 'anonymous'
+      if (publishDigests.length === 0) return undefined
       const key = bearer(request)
       if (!key) throw Errors.unauthorized('publishing requires Authorization: Bearer <publish key>')
       const presented = digest(key)

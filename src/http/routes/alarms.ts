@@ -8,8 +8,8 @@ import type { Admission } from '../admission'
 export function alarmRoutes(publisher: Publisher, available: Available, admission: Pick<Admission, 'admitPublish'>) {
   return new Elysia({ name: 'alarms' }).post(
     '/alarms',
-    async ({ request }) => {
-      admission.admitPublish(request)
+    async ({ request, server }) => {
+      admission.admitPublish(request, server?.requestIP(request)?.address)
       const input = parsePublishBody(await readJson(request))
       available.check(Object.keys(input.messages)) // before anything is stored
       const { alarm, created } = await publisher.publish(input)

@@ -17,7 +17,8 @@ const DEMO_LOCALES = ['ko', 'en-US', 'ja']
 
 export type BrowserOptions = {
   demo: boolean
-  production: boolean
+  /** POST /dev/token is on: the demo gets its tokens there when auth is on. */
+  devTokens: boolean
   available: Available
   defaultLocale: string
   auth: Pick<Auth, 'subscribers' | 'publishers' | 'mint'>
@@ -98,7 +99,7 @@ function configScript(options: BrowserOptions): string {
     defaultLocale: options.defaultLocale,
     auth: options.auth.subscribers,
     publishAuth: options.auth.publishers,
-    devToken: !options.production && !!options.auth.mint,
+    devToken: options.devTokens && !!options.auth.mint,
   }
   // `<` escaped: no text in the JSON can close the script element.
   const json = JSON.stringify(config).replace(/</g, '\\u003c')

@@ -1,5 +1,5 @@
-// POST /dev/token — mints a short-lived subscriber token for the demo, in development only and
-// only where Herald holds the HS256 secret. Production never serves it.
+// POST /dev/token — mints a short-lived subscriber token for the demo, only when HERALD_DEV_TOKENS
+// asks for it (never by default, whatever NODE_ENV says) and only where Herald holds the HS256 secret.
 import { Elysia } from 'elysia'
 import type { Auth } from '../auth'
 import { Errors } from '../../errors'
@@ -7,8 +7,8 @@ import { parseUserId, readJson } from '../input'
 
 export const DEV_TOKEN_TTL_SECONDS = 900
 
-export function devRoutes(auth: Auth, production: boolean) {
-  const mint = production ? undefined : auth.mint
+export function devRoutes(auth: Auth, enabled: boolean) {
+  const mint = enabled ? auth.mint : undefined
   return new Elysia({ name: 'dev' }).post(
     '/dev/token',
     async ({ request }) => {

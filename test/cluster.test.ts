@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { alive, freePort } from '../src/cli/process'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
-import { connectionOwners, runHerald } from './helpers/process'
+import { connectionOwners, spawnEntry } from './helpers/process'
 import { readSse } from './helpers/sse'
 
 let db: TestDb
@@ -21,7 +21,9 @@ afterAll(async () => {
 /** Redis only when `env` asks for it: a REDIS_URL in the developer's shell must not leak in. */
 function startCluster(port: number, env: Record<string, string> = {}) {
   const { REDIS_URL: _url, HERALD_REDIS_PREFIX: _prefix, ...inherited } = process.env
-  return runHerald({ ...inherited, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env })
+  return spawnEntry('src/cli/main.ts', {
+    env: { ...inherited, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env },
+  })
 }
 
 const MACHINE_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'

@@ -2,8 +2,8 @@
 // newcomer runs it; and which process holds a connection. The one place that spawns an entry and
 // reads what it says: the tests and the benchmark (bench/) both import it, as test/helpers/ is
 // shared with bench/ by the house style.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { alive } from '../../src/cli/process'
+import { readFileSync } from 'node:fs'
+import { alive, socketInodes, tcpSockets } from '../../src/cli/process'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 
@@ -183,31 +183,11 @@ function signal(pid: number, name: 'SIGTERM' | 'SIGKILL') {
  */
 export function connectionOwners(port: number, pids: readonly number[]): Map<number, number> {
   const ownerOf = new Map<string, number>() // socket inode → pid
-  for (const pid of pids)
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      const inode = readlinkOrNull(`/proc/${pid}/fd/${fd}`)?.match(/^socket:\[(\d+)\]$/)?.[1]
-      if (inode) ownerOf.set(inode, pid)
-    }
+  for (const pid of pids) for (const inode of socketInodes(pid)) ownerOf.set(inode, pid)
   const owners = new Map<number, number>()
-  // sl local_address rem_address st … inode; addresses are hex "ADDR:PORT", st 01 = ESTABLISHED.
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/)
-    if (fields.length < 10 || fields[3] !== '01') continue
-    const pid = ownerOf.get(fields[9]!)
-    if (pid !== undefined && portOf(fields[1]!) === port) owners.set(portOf(fields[2]!), pid)
+  for (const socket of tcpSockets()) {
+    const pid = ownerOf.get(socket.inode)
+    if (socket.state === 'ESTABLISHED' && pid !== undefined && socket.localPort === port) owners.set(socket.remotePort, pid)
   }
   return owners
-}
-
-function portOf(address: string): number {
-  return parseInt(address.slice(address.indexOf(':') + 1), 16)
-}
-
-/** A descriptor may close between listing and reading it. */
-function readlinkOrNull(path: string): string | null {
-  try {
-    return readlinkSync(path)
-  } catch {
-    return null
-  }
 }

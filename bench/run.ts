@@ -14,7 +14,8 @@ import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
 import { RedisClient, type Subprocess } from 'bun'
 import { migrate } from '../src/store/migrate'
-import { openFiles, startCluster, within } from './cluster'
+import { openFiles, startCluster } from './cluster'
+import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
 import { formatTable, percentiles, type Row } from './report'
 
@@ -84,7 +85,7 @@ function usage(message: string): never {
   process.exit(2)
 }
 
-type Target = { name: 'herald' | 'baseline'; command: string[]; env: Record<string, string> }
+type Target = { name: 'herald' | 'baseline'; entry: string; env: Record<string, string> }
 
 const HERALD_ENV = {
   HOST: '127.0.0.1',
@@ -95,8 +96,8 @@ const HERALD_ENV = {
 }
 
 const TARGETS: Target[] = [
-  { name: 'herald', command: [BUN, 'src/cli/main.ts'], env: HERALD_ENV },
-  { name: 'baseline', command: [BUN, 'bench/baselines/polling.ts'], env: {} },
+  { name: 'herald', entry: 'src/cli/main.ts', env: HERALD_ENV },
+  { name: 'baseline', entry: 'bench/baselines/polling.ts', env: {} },
 ]
 
 /** The benchmark's environment without Redis settings: only the Redis run of the instances phase asks for Redis. */
@@ -167,38 +168,18 @@ function ask<T extends Reply['type']>(worker: Worker, command: Command, _expect:
   })
 }
 
-async function startTarget(target: Target, databaseUrl: string) {
-  const proc = track(Bun.spawn(target.command, {
-    cwd: ROOT,
-    env: { ...childEnv(), ...target.env, DATABASE_URL: databaseUrl, PORT: '0' },
-    stdout: 'pipe',
-    stderr: 'inherit',
-  }))
-  const reader = proc.stdout.getReader()
-  let out = ''
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read()
-    if (done) break
-    out += new TextDecoder().decode(value)
-    const match = /listening on http:\/\/[^:]+:(\d+)/.exec(out)
-    if (match) {
-      void drain(reader)
-      return { proc, port: Number(match[1]) }
-    }
+/** Started and listening; its stdout is read to the end (so its pipe never fills), its stderr shown. */
+async function startTarget(target: Target, databaseUrl: string): Promise<Started> {
+  const env = { ...childEnv(), ...target.env, DATABASE_URL: databaseUrl, PORT: '0' }
+  try {
+    return await startEntry(target.entry, { cwd: ROOT, env, stderr: 'inherit', timeoutMs: 30_000, onSpawn: track })
+  } catch (error) {
+    throw new Error(`${target.name} did not start: ${(error as Error).message}`)
   }
-  proc.kill()
-  throw new Error(`${target.name} did not start:\n${out}`)
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>) {
-  while (!(await reader.read()).done);
-}
-
-async function stopProcess(proc: Subprocess) {
-  proc.kill('SIGTERM')
-  await within(proc.exited, 15_000)
-  proc.kill('SIGKILL')
+async function stopProcess(server: Started) {
+  await server.stop(15_000)
 }
 
 async function rssKiB(pid: number): Promise<number> {
@@ -423,7 +404,7 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
     m.publish_without_streams_failed = alone.failed
   } finally {
     await writer.end()
-    await stopProcess(server.proc)
+    await stopProcess(server)
   }
   return m
 }
@@ -500,16 +481,16 @@ async function measureInstances(signals: Signals, admin: postgres.Sql, load: Wor
   const url = await freshDatabase(admin, 'herald_bench_instances')
   const prefix = `bench-${crypto.randomUUID().slice(0, 8)}:`
   const redis: Record<string, string> = signals === 'redis' ? { REDIS_URL, HERALD_REDIS_PREFIX: prefix } : {}
-  const target: Target = { name: 'herald', command: [BUN, 'src/cli/main.ts'], env: { ...HERALD_ENV, ...redis } }
+  const target: Target = { name: 'herald', entry: 'src/cli/main.ts', env: { ...HERALD_ENV, ...redis } }
   const localAddress = `127.1.${SIGNALS.indexOf(signals)}.2`
   const m: Measures = {}
-  const servers: Subprocess[] = []
+  const servers: Started[] = []
   try {
     if (signals === 'redis' && !(await redisAnswers())) log(`Redis does not answer at ${REDIS_URL}: the Redis rows measure Herald without it`)
     const a = await startTarget(target, url)
-    servers.push(a.proc)
+    servers.push(a)
     const b = await startTarget(target, url)
-    servers.push(b.proc)
+    servers.push(b)
     const reported = await Promise.all([a.port, b.port].map(signalsReported))
     if (reported.some((r) => r !== undefined)) m.signals_reported = reported.map((r) => r ?? 'not reported').join(', ')
     if (signals === 'redis' && reported.some((r) => r !== 'redis'))

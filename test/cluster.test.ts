@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { alive, freePort } from '../src/cli/process'
 import { testDb, type TestDb } from './helpers/db'
 import { ready, until } from './helpers/herald'
-import { connectionOwners, runHerald } from './helpers/process'
+import { connectionOwners, spawnEntry, within } from './helpers/process'
 import { readSse } from './helpers/sse'
 
 let db: TestDb
@@ -21,7 +21,9 @@ afterAll(async () => {
 /** Redis only when `env` asks for it: a REDIS_URL in the developer's shell must not leak in. */
 function startCluster(port: number, env: Record<string, string> = {}) {
   const { REDIS_URL: _url, HERALD_REDIS_PREFIX: _prefix, ...inherited } = process.env
-  return runHerald({ ...inherited, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env })
+  return spawnEntry('src/cli/main.ts', {
+    env: { ...inherited, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', HERALD_WORKERS: '2', ...env },
+  })
 }
 
 const MACHINE_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -276,6 +278,107 @@ test.skipIf(process.platform !== 'linux').each(BACKENDS)(
   },
   60_000,
 )
+
+test('a supervisor killed with SIGKILL: every worker notices, ends its streams gracefully and exits', async () => {
+  const port = freePort()
+  const url = `http://127.0.0.1:${port}`
+  const cluster = startCluster(port)
+  try {
+    await cluster.waitFor(/listening on/, 2)
+    const pids = cluster.workers().map((w) => w.pid)
+    // Ten streams, each on its own connection: the kernel hashes them over both workers.
+    const streams = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const sub = readSse(await fetch(`${url}/connection/orphaned-${i}?lang=ko`))
+        await ready(sub)
+        return sub
+      }),
+    )
+    cluster.proc.kill('SIGKILL')
+    await cluster.proc.exited
+    await until(() => pids.every((pid) => !alive(pid)), 'every worker to exit', 10_000)
+    // Each stream got the graceful stop's last frame (a jittered retry:), not a cut.
+    for (const sub of streams) expect((await sub.ended()).some((block) => block.comments.includes('shutting down'))).toBe(true)
+    const output = await cluster.finished()
+    expect(output.match(/the supervisor \(pid \d+\) is gone, shutting down/g)).toHaveLength(2)
+    expect(output.match(/herald: stopped/g)).toHaveLength(2)
+  } finally {
+    await cluster.stop()
+  }
+}, 60_000)
+
+/** Its exit code, or null if it still runs `ms` later. */
+async function exitWithin(proc: { exited: Promise<number>; exitCode: number | null }, ms: number) {
+  await within(proc.exited, ms)
+  return proc.exitCode
+}
+
+test.skipIf(process.platform !== 'linux')(
+  'a supervisor refuses to start beside live workers of a killed one, naming them; once they are gone, one starts',
+  async () => {
+    const port = freePort()
+    const first = startCluster(port)
+    const frozen: number[] = []
+    const later: ReturnType<typeof startCluster>[] = []
+    try {
+      await first.waitFor(/listening on/, 2)
+      const orphans = first.workers().map((w) => w.pid)
+      // Frozen, they cannot notice their supervisor die: orphans that go on holding the port.
+      for (const pid of orphans) process.kill(pid, 'SIGSTOP'), frozen.push(pid)
+      first.proc.kill('SIGKILL')
+      await first.proc.exited
+
+      const refused = startCluster(port)
+      later.push(refused)
+      expect(await exitWithin(refused.proc, 15_000)).toBe(1)
+      const said = await refused.finished()
+      for (const pid of orphans) expect(said).toContain(`pid ${pid} (herald worker`)
+      expect(said).toContain(`port ${port}`)
+      expect(refused.workers()).toEqual([])
+
+      // Thawed, they see their supervisor gone and stop; then the port is free for a new one.
+      for (const pid of frozen.splice(0)) process.kill(pid, 'SIGCONT')
+      await until(() => orphans.every((pid) => !alive(pid)), 'the orphans to exit', 10_000)
+      const next = startCluster(port)
+      later.push(next)
+      await next.waitFor(/listening on/, 2)
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
+      expect(await next.stop()).toBe(0)
+    } finally {
+      for (const pid of frozen) if (alive(pid)) process.kill(pid, 'SIGCONT')
+      await Promise.all([first, ...later].map((cluster) => cluster.stop()))
+    }
+  },
+  60_000,
+)
+
+test('a supervisor refuses to start when another process holds its port, naming it', async () => {
+  const port = freePort()
+  const holder = Bun.listen({ hostname: '127.0.0.1', port, socket: { data() {} } })
+  const cluster = startCluster(port)
+  try {
+    expect(await exitWithin(cluster.proc, 15_000)).toBe(1)
+    const said = await cluster.finished()
+    expect(said).toContain(`port ${port}`)
+    if (process.platform === 'linux') expect(said).toContain(`pid ${process.pid}`)
+    expect(cluster.workers()).toEqual([])
+  } finally {
+    holder.stop(true)
+    await cluster.stop()
+  }
+}, 30_000)
+
+test('a worker without a supervisor refuses to start: it could not notice one die', async () => {
+  const worker = spawnEntry('src/cli/main.ts', {
+    env: { ...process.env, DATABASE_URL: db.url, PORT: String(freePort()), HOST: '127.0.0.1', HERALD_WORKERS: '2', HERALD_WORKER: '1' },
+  })
+  try {
+    expect(await exitWithin(worker.proc, 15_000)).toBe(1)
+    expect(await worker.finished()).toContain('HERALD_WORKER: is set by the cluster supervisor')
+  } finally {
+    await worker.stop()
+  }
+}, 30_000)
 
 test('cluster mode refuses PORT=0: the workers must share one port', async () => {
   const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {

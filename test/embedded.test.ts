@@ -49,9 +49,13 @@ async function refused(url: string): Promise<boolean> {
 }
 
 /** `bun src/cli/dev.ts` as a newcomer runs it; resolves once it listens (or fails with its output). */
-function startDev(env: Record<string, string | undefined>) {
+async function startDev(env: Record<string, string | undefined>) {
   const { DATABASE_URL: _, ...inherited } = process.env
-  return startEntry('src/cli/dev.ts', { ...inherited, PORT: '0', HOST: '127.0.0.1', HERALD_DEV_DATA: dir, HERALD_DEV_PG_PORT: '0', ...env })
+  const dev = await startEntry('src/cli/dev.ts', {
+    env: { ...inherited, PORT: '0', HOST: '127.0.0.1', HERALD_DEV_DATA: dir, HERALD_DEV_PG_PORT: '0', ...env },
+    timeoutMs: 50_000, // a first start runs initdb
+  })
+  return { ...dev, out: dev.output() }
 }
 
 describe('startEmbedded', () => {

@@ -9,7 +9,7 @@ import { createRegistry } from '../src/stream/registry'
 import { startServer, type RunningServer } from '../src/http/server'
 import { testDb, type TestDb } from './helpers/db'
 import { nextAlarm, ready, testHerald, until, type TestHerald } from './helpers/herald'
-import { runHerald, type Watched } from './helpers/process'
+import { spawnEntry, type Spawned } from './helpers/process'
 import { ownRedis, proxyTo, type OwnRedis, type Proxy } from './helpers/redis'
 import { readSse } from './helpers/sse'
 
@@ -190,7 +190,7 @@ describe("with the machine's Redis", () => {
 describe('Redis restarts under open streams (two Herald processes)', () => {
   let db: TestDb
   let redis: OwnRedis
-  const processes: Watched[] = []
+  const processes: Spawned[] = []
   beforeAll(async () => {
     db = await testDb('redis_restart')
     redis = await ownRedis()
@@ -202,18 +202,20 @@ describe('Redis restarts under open streams (two Herald processes)', () => {
   })
 
   async function start() {
-    const proc = runHerald({
-      ...process.env,
-      DATABASE_URL: db.url,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      REDIS_URL: redis.url,
-      HERALD_REDIS_PREFIX: 'restart:', // its own redis-server: no one else's keys
-      HERALD_SAFETY_POLL_MS: '86400000', // nothing arrives by the safety net here
+    const proc = spawnEntry('src/cli/main.ts', {
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        REDIS_URL: redis.url,
+        HERALD_REDIS_PREFIX: 'restart:', // its own redis-server: no one else's keys
+        HERALD_SAFETY_POLL_MS: '86400000', // nothing arrives by the safety net here
+      },
     })
     processes.push(proc)
-    const [[, url]] = (await proc.waitFor(/listening on (\S+)/)) as [RegExpMatchArray]
-    return { proc, url: url! }
+    const { url } = await proc.listening()
+    return { proc, url }
   }
 
   test('streams keep receiving and supersede keeps working through PostgreSQL, with a warning; then Redis is used again', async () => {

@@ -15,9 +15,8 @@ afterAll(async () => {
 })
 
 async function startProcess(env: Record<string, string> = {}) {
-  const started = await startEntry('src/cli/main.ts', { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env })
-  if (!started.url) throw new Error(`herald did not start: ${started.out}`)
-  return { proc: started.proc, url: started.url, output: started.output }
+  const started = await startEntry('src/cli/main.ts', { env: { ...process.env, DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', ...env } })
+  return { proc: started.proc, url: started.url, output: started.finished }
 }
 
 test('SIGTERM: streams get a jittered retry, an in-flight publish completes, exit 0 in time', async () => {

@@ -2,10 +2,19 @@
 // started again (after a back-off that grows while it keeps dying); SIGTERM/SIGINT reach every
 // worker, and the supervisor exits once all have finished their graceful stop.
 // This is also how one machine gets past the per-process open-file limit.
+//
+// Workers end when the supervisor does, however it ends (SIGKILL included): each holds an IPC
+// channel to it and stops gracefully when the channel closes (main.ts). And a supervisor does not
+// start beside live workers of another (orphans of a supervisor killed while they could not
+// notice, or anything else on the port): with reusePort, its workers would join theirs silently.
+import { readFileSync } from 'node:fs'
+import { listeners, portFree } from './process'
 
 export type ClusterOptions = {
   workers: number
   entry: string
+  port: number
+  hostname: string
   log?: Pick<Console, 'log' | 'error'>
 }
 
@@ -14,7 +23,13 @@ const RESTART_MAX_MS = 5000
 /** A worker that lived this long is healthy again: its next restart starts from the minimum. */
 const HEALTHY_AFTER_MS = 10_000
 
-export async function runCluster({ workers, entry, log = console }: ClusterOptions): Promise<number> {
+export async function runCluster({ workers, entry, port, hostname, log = console }: ClusterOptions): Promise<number> {
+  // Workers bind with reusePort, which any earlier reusePort listener (an orphaned worker) accepts:
+  // only a bind without it tells us the port is taken. Checked once, before any worker of ours holds it.
+  if (!portFree(hostname, port)) {
+    log.error(refusal(port, hostname))
+    return 1
+  }
   let stopping = false
   const running = new Map<number, ReturnType<typeof Bun.spawn>>()
   const { promise: allStopped, resolve: stopped } = Promise.withResolvers<number>()
@@ -25,6 +40,8 @@ export async function runCluster({ workers, entry, log = console }: ClusterOptio
     const proc = Bun.spawn([process.execPath, entry], {
       env: { ...process.env, HERALD_WORKER: String(index) },
       stdio: ['ignore', 'inherit', 'inherit'],
+      // Nothing is sent on it: the worker watches it close, which is how it learns we are gone.
+      ipc() {},
     })
     running.set(index, proc)
     log.log(`herald: worker ${index} started (pid ${proc.pid})`)
@@ -51,4 +68,26 @@ export async function runCluster({ workers, entry, log = console }: ClusterOptio
       for (const proc of running.values()) proc.kill(signal)
     })
   return allStopped
+}
+
+/** Says what holds the port where /proc tells (Linux), and how to end orphaned workers. */
+function refusal(port: number, hostname: string): string {
+  const pids = listeners(port).filter((pid) => pid !== process.pid)
+  const by = pids.length ? ` by ${pids.map((pid) => `pid ${pid} (${describe(pid)})`).join(', ')}` : ''
+  const orphans = pids.filter((pid) => describe(pid).startsWith('herald worker'))
+  const hint = orphans.length ? `: workers of a supervisor that was killed? End them first (kill ${orphans.join(' ')})` : ''
+  return `herald: port ${port} (${hostname}) is already in use${by}; not starting a cluster beside it${hint}`
+}
+
+function describe(pid: number): string {
+  const read = (file: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0')
+    } catch {
+      return []
+    }
+  }
+  const worker = read('environ').find((entry) => entry.startsWith('HERALD_WORKER='))
+  if (worker) return `herald worker ${worker.slice('HERALD_WORKER='.length)}`
+  return read('cmdline').filter(Boolean).join(' ').slice(0, 100) || 'unknown'
 }

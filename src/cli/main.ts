@@ -1,5 +1,6 @@
 // `bun run start`: read the config, serve, and end cleanly on SIGTERM/SIGINT. With
-// HERALD_WORKERS > 1, supervise that many copies of this entry on one port instead.
+// HERALD_WORKERS > 1, supervise that many copies of this entry on one port instead; each of them
+// (HERALD_WORKER set) also ends cleanly when its supervisor is gone.
 import { runCluster } from './cluster'
 import { ConfigError, readConfig } from '../config'
 import { startServer } from '../http/server'
@@ -8,19 +9,46 @@ try {
   const config = readConfig()
   if (config.workers > 1 && config.worker === undefined) {
     console.log(`herald: cluster of ${config.workers} workers on port ${config.port}`)
-    process.exit(await runCluster({ workers: config.workers, entry: import.meta.path }))
+    const code = await runCluster({ workers: config.workers, entry: import.meta.path, port: config.port, hostname: config.hostname })
+    process.exit(code)
   }
+  // Watched from before the server starts, so a supervisor that dies meanwhile is not missed.
+  const orphaned = config.worker === undefined ? undefined : supervisorGone()
   const running = await startServer(config)
   console.log(`herald: listening on ${running.url}`)
-  for (const signal of ['SIGTERM', 'SIGINT'] as const)
-    process.on(signal, async () => {
-      console.log(`herald: ${signal}, shutting down (at most ${config.shutdownMs} ms)`)
+  let stopping: Promise<void> | undefined
+  const stop = (why: string) =>
+    (stopping ??= (async () => {
+      console.log(`herald: ${why}, shutting down (at most ${config.shutdownMs} ms)`)
       await running.stop()
       console.log('herald: stopped')
       process.exit(0)
-    })
+    })())
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(signal))
+  void orphaned?.then((supervisor) => stop(`the supervisor (pid ${supervisor}) is gone`))
 } catch (error) {
   if (error instanceof ConfigError) console.error(`herald: invalid configuration: ${error.message}`)
   else console.error('herald: failed to start:', error)
   process.exit(1)
+}
+
+/**
+ * Resolves, with the supervisor's pid, once it is gone. The supervisor opens an IPC channel to each
+ * worker (Bun.spawn `ipc`); when it exits in any way, SIGKILL included, the kernel closes its end
+ * and Bun emits 'disconnect' here at once (tested with Bun 1.4.5, also for a worker that was
+ * stopped at the time: it sees it when it runs again). An event, where watching process.ppid or
+ * alive(pid) would need a polling timer and a delay.
+ */
+function supervisorGone(): Promise<number> {
+  const supervisor = process.ppid
+  // No channel at all: started by hand, not by a supervisor.
+  if (typeof process.send !== 'function')
+    throw new ConfigError(
+      'HERALD_WORKER',
+      'is set by the cluster supervisor (HERALD_WORKERS=N starts one); a worker without its supervisor could not notice it die and would serve on alone',
+    )
+  const { promise, resolve } = Promise.withResolvers<number>()
+  process.once('disconnect', () => resolve(supervisor))
+  if (!process.connected) resolve(supervisor) // it closed before we listened
+  return promise
 }

@@ -1,43 +1,179 @@
-// A Herald entry (src/cli/main.ts, src/cli/dev.ts) as a real process, as a newcomer runs it, and which
-// process holds a connection.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { alive } from '../../src/cli/process'
+// A Herald entry (src/cli/main.ts, src/cli/dev.ts, the benchmark's baseline) as a real process, as a
+// newcomer runs it; and which process holds a connection. The one place that spawns an entry and
+// reads what it says: the tests and the benchmark (bench/) both import it, as test/helpers/ is
+// shared with bench/ by the house style.
+import { readFileSync } from 'node:fs'
+import { alive, socketInodes, tcpSockets } from '../../src/cli/process'
 
-export type Started = {
-  proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>
-  /** The address it listens on; undefined when it exited first. */
-  url: string | undefined
-  /** Its stdout up to "listening on" (plus stderr, when it exited first). */
-  out: string
-  /** All of its stdout, once it has exited. */
-  output(): Promise<string>
+const ROOT = new URL('../..', import.meta.url).pathname
+
+export type SpawnOptions = {
+  env: Record<string, string | undefined>
+  /** Default: the repository's root, where the entries' relative paths resolve. */
+  cwd?: string
+  /** 'inherit' shows it on this process's stderr as it comes (the benchmark); 'pipe' makes it part of output(). */
+  stderr?: 'pipe' | 'inherit'
 }
 
-export async function startEntry(entry: string, env: Record<string, string | undefined>): Promise<Started> {
+export type Spawned = {
+  proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe' | 'inherit'>>
+  /** Everything it wrote so far: stdout, and stderr when piped, in the order read. */
+  output(): string
+  /** All of its output, once it and every process sharing its pipes (a cluster's workers) have exited. */
+  finished(): Promise<string>
+  /**
+   * Resolves once `pattern` has appeared `times` times in its output; fails, with the output, if it
+   * exits first or `timeoutMs` runs out.
+   */
+  waitFor(pattern: RegExp, times?: number, timeoutMs?: number): Promise<RegExpMatchArray[]>
+  /** Its address, from "listening on http://HOST:PORT" (a cluster's first worker to say it). */
+  listening(timeoutMs?: number): Promise<{ url: string; port: number }>
+  /** Every worker it announced ("worker N started (pid P)"), restarted ones too, in order. */
+  workers(): { index: number; pid: number }[]
+  /**
+   * SIGTERM, and its exit code (null when it had to be killed). What has not exited `graceMs` later
+   * is killed: it, and every worker it announced that still runs, so no process outlives a failed
+   * test or benchmark. Workers whose supervisor is already gone get the SIGTERM themselves.
+   */
+  stop(graceMs?: number): Promise<number | null>
+}
+
+const WORKER_STARTED = /worker (\d+) started \(pid (\d+)\)/g
+const LISTENING = /listening on (http:\/\/\S+:(\d+))/
+
+/** `bun <entry>` with its stdout (and stderr) read as they come, so its pipes never fill. */
+export function spawnEntry(entry: string, { env, cwd = ROOT, stderr = 'pipe' }: SpawnOptions): Spawned {
   const proc = Bun.spawn([process.execPath, entry], {
-    cwd: new URL('../..', import.meta.url).pathname,
+    cwd,
     env: env as Record<string, string>,
     stdin: 'ignore',
     stdout: 'pipe',
-    stderr: 'pipe',
+    stderr,
   })
-  const reader = proc.stdout.getReader()
-  const decoder = new TextDecoder()
   let out = ''
-  while (!/listening on (\S+)/.test(out)) {
-    const { value, done } = await reader.read()
-    if (done) {
-      out += await new Response(proc.stderr).text()
-      return { proc, url: undefined, out, output: async () => out }
-    }
-    out += decoder.decode(value)
+  const waiters = new Set<() => void>()
+  const wake = () => {
+    for (const waiter of waiters) waiter()
   }
-  const head = out
-  const rest = (async () => {
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) out += decoder.decode(chunk.value)
-    return out
-  })()
-  return { proc, url: head.match(/listening on (\S+)/)![1]!, out: head, output: () => rest }
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder()
+    const reader = stream.getReader()
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      out += decoder.decode(chunk.value, { stream: true })
+      wake()
+    }
+  }
+  let ended = false
+  const closed = Promise.all([read(proc.stdout), proc.stderr instanceof ReadableStream ? read(proc.stderr) : undefined]).then(() => {
+    ended = true
+    wake()
+  })
+  void proc.exited.then(wake)
+  const exited = () => proc.exitCode !== null || proc.signalCode !== null
+
+  async function waitFor(pattern: RegExp, times = 1, timeoutMs = 15_000): Promise<RegExpMatchArray[]> {
+    const deadline = performance.now() + timeoutMs
+    const global = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g')
+    for (;;) {
+      const found = [...out.matchAll(global)]
+      if (found.length >= times) return found
+      // Exited, and nothing can write any more (a killed supervisor's workers still can).
+      if (exited() && ended) throw new Error(`${entry} exited (${proc.signalCode ?? proc.exitCode}) before ${pattern} ×${times}:\n${out}`)
+      if (performance.now() >= deadline) {
+        const state = exited() ? `; it exited (${proc.signalCode ?? proc.exitCode}), its pipes are still open` : ''
+        throw new Error(`timed out waiting for ${pattern} ×${times} from ${entry}${state}:\n${out}`)
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, deadline - performance.now())
+        function done() {
+          clearTimeout(timer)
+          waiters.delete(done)
+          resolve()
+        }
+        waiters.add(done)
+      })
+    }
+  }
+
+  function workers() {
+    return [...out.matchAll(WORKER_STARTED)].map((m) => ({ index: Number(m[1]), pid: Number(m[2]) }))
+  }
+
+  /** The workers it announced that still run, and are still Herald (pids get recycled). */
+  function liveWorkers(): number[] {
+    return workers()
+      .map((w) => w.pid)
+      .filter((pid) => alive(pid) && isHerald(pid))
+  }
+
+  async function stop(graceMs = 10_000): Promise<number | null> {
+    if (!exited()) proc.kill('SIGTERM')
+    else for (const pid of liveWorkers()) signal(pid, 'SIGTERM')
+    // Done when it has exited and its pipes have closed: the workers hold them too.
+    await within(Promise.all([proc.exited, closed]), graceMs)
+    const left = liveWorkers()
+    if (!exited()) proc.kill('SIGKILL')
+    for (const pid of left) signal(pid, 'SIGKILL')
+    await proc.exited
+    return proc.exitCode
+  }
+
+  return {
+    proc,
+    output: () => out,
+    finished: () => closed.then(() => proc.exited).then(() => out),
+    waitFor,
+    async listening(timeoutMs) {
+      const [match] = await waitFor(LISTENING, 1, timeoutMs)
+      return { url: match![1]!, port: Number(match![2]) }
+    },
+    workers,
+    stop,
+  }
+}
+
+export type Started = Spawned & { url: string; port: number }
+
+/**
+ * spawnEntry, resolved once it listens. One that exits first, or says nothing in `timeoutMs`, is
+ * stopped, and the error carries its output.
+ */
+export async function startEntry(
+  entry: string,
+  options: SpawnOptions & { timeoutMs?: number; onSpawn?: (proc: Spawned['proc']) => void },
+): Promise<Started> {
+  const spawned = spawnEntry(entry, options)
+  options.onSpawn?.(spawned.proc)
+  try {
+    return { ...spawned, ...(await spawned.listening(options.timeoutMs)) }
+  } catch (error) {
+    await spawned.stop(2000)
+    throw error
+  }
+}
+
+/** Waits for `promise`, at most `ms`; unlike racing Bun.sleep, leaves no timer holding the process open. */
+export async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: Timer | undefined
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
+}
+
+/** Still a Herald entry (a pid is only ours while its command line says so). */
+function isHerald(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/cli/')
+  } catch {
+    return false
+  }
+}
+
+function signal(pid: number, name: 'SIGTERM' | 'SIGKILL') {
+  try {
+    process.kill(pid, name)
+  } catch {
+    // it ended in between
+  }
 }
 
 /**
@@ -47,97 +183,11 @@ export async function startEntry(entry: string, env: Record<string, string | und
  */
 export function connectionOwners(port: number, pids: readonly number[]): Map<number, number> {
   const ownerOf = new Map<string, number>() // socket inode → pid
-  for (const pid of pids)
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      const inode = readlinkOrNull(`/proc/${pid}/fd/${fd}`)?.match(/^socket:\[(\d+)\]$/)?.[1]
-      if (inode) ownerOf.set(inode, pid)
-    }
+  for (const pid of pids) for (const inode of socketInodes(pid)) ownerOf.set(inode, pid)
   const owners = new Map<number, number>()
-  // sl local_address rem_address st … inode; addresses are hex "ADDR:PORT", st 01 = ESTABLISHED.
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/)
-    if (fields.length < 10 || fields[3] !== '01') continue
-    const pid = ownerOf.get(fields[9]!)
-    if (pid !== undefined && portOf(fields[1]!) === port) owners.set(portOf(fields[2]!), pid)
+  for (const socket of tcpSockets()) {
+    const pid = ownerOf.get(socket.inode)
+    if (socket.state === 'ESTABLISHED' && pid !== undefined && socket.localPort === port) owners.set(socket.remotePort, pid)
   }
   return owners
-}
-
-function portOf(address: string): number {
-  return parseInt(address.slice(address.indexOf(':') + 1), 16)
-}
-
-/** A descriptor may close between listing and reading it. */
-function readlinkOrNull(path: string): string | null {
-  try {
-    return readlinkSync(path)
-  } catch {
-    return null
-  }
-}
-
-export type Watched = {
-  proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>
-  /** Resolves once `pattern` has appeared `times` times in its output; fails if it exits first or time runs out. */
-  waitFor(pattern: RegExp, times?: number, timeoutMs?: number): Promise<RegExpMatchArray[]>
-  /**
-   * SIGTERM, and its exit code. One that has not exited 10 s later is killed, and so is every
-   * worker it started (by pid), so no process outlives a failed test.
-   */
-  stop(): Promise<number | null>
-  output(): string
-}
-
-/** `bun src/cli/main.ts` (a single Herald, or a cluster's supervisor) with its stdout and stderr read as they come. */
-export function runHerald(env: Record<string, string | undefined>): Watched {
-  const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
-    cwd: new URL('../..', import.meta.url).pathname,
-    env: env as Record<string, string>,
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  let out = ''
-  const waiters: (() => void)[] = []
-  const read = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder()
-    const reader = stream.getReader()
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-      out += decoder.decode(chunk.value)
-      for (const wake of waiters.splice(0)) wake()
-    }
-    for (const wake of waiters.splice(0)) wake()
-  }
-  void read(proc.stdout)
-  void read(proc.stderr)
-  async function waitFor(pattern: RegExp, times = 1, timeoutMs = 15_000): Promise<RegExpMatchArray[]> {
-    const deadline = performance.now() + timeoutMs
-    for (;;) {
-      const found = [...out.matchAll(new RegExp(pattern, 'g'))]
-      if (found.length >= times) return found
-      if (proc.exitCode !== null) throw new Error(`herald exited:\n${out}`)
-      if (performance.now() >= deadline) throw new Error(`timed out waiting for ${pattern} ×${times}:\n${out}`)
-      let timer: Timer | undefined
-      await new Promise<void>((resolve) => {
-        waiters.push(resolve)
-        timer = setTimeout(resolve, deadline - performance.now())
-      })
-      clearTimeout(timer)
-    }
-  }
-  async function stop(): Promise<number | null> {
-    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
-    proc.kill('SIGTERM')
-    const timer = setTimeout(() => {
-      for (const [, pid] of out.matchAll(/worker \d+ started \(pid (\d+)\)/g))
-        if (alive(Number(pid))) process.kill(Number(pid), 'SIGKILL')
-      proc.kill('SIGKILL')
-    }, 10_000)
-    try {
-      return await proc.exited
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-  return { proc, waitFor, stop, output: () => out }
 }

@@ -1,7 +1,7 @@
 // The entry as a newcomer runs it: a real process.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { testDb, type TestDb } from './helpers/db'
-import { runHerald, startEntry } from './helpers/process'
+import { spawnEntry, startEntry } from './helpers/process'
 
 const bun = process.execPath
 
@@ -55,7 +55,7 @@ describe('POST /dev/token, as the entries start it', () => {
     fetch(`${url}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"victim"}' })
 
   test('NODE_ENV=Production (a typo) with secrets set: no /dev/token, and startup names the value', async () => {
-    const herald = runHerald({ ...base(), ...secured, NODE_ENV: 'Production' })
+    const herald = spawnEntry('src/cli/main.ts', { env: { ...base(), ...secured, NODE_ENV: 'Production' } })
     try {
       const [[, url]] = (await herald.waitFor(/listening on (\S+)/)) as [RegExpMatchArray]
       expect((await mint(url!)).status).toBe(404)
@@ -67,7 +67,7 @@ describe('POST /dev/token, as the entries start it', () => {
   }, 20_000)
 
   test('HERALD_DEV_TOKENS=anyone-can-mint with secrets set mints, and startup says so loudly', async () => {
-    const herald = runHerald({ ...base(), ...secured, HERALD_DEV_TOKENS: 'anyone-can-mint' })
+    const herald = spawnEntry('src/cli/main.ts', { env: { ...base(), ...secured, HERALD_DEV_TOKENS: 'anyone-can-mint' } })
     try {
       const [[, url]] = (await herald.waitFor(/listening on (\S+)/)) as [RegExpMatchArray]
       const res = await mint(url!)
@@ -80,7 +80,7 @@ describe('POST /dev/token, as the entries start it', () => {
   }, 20_000)
 
   test('npm start leaves it off with only HERALD_JWT_SECRET set, and says nothing about it', async () => {
-    const herald = runHerald({ ...base(), HERALD_JWT_SECRET: SECRET })
+    const herald = spawnEntry('src/cli/main.ts', { env: { ...base(), HERALD_JWT_SECRET: SECRET } })
     try {
       const [[, url]] = (await herald.waitFor(/listening on (\S+)/)) as [RegExpMatchArray]
       expect((await mint(url!)).status).toBe(404)
@@ -96,7 +96,7 @@ describe('POST /dev/token, as the entries start it', () => {
     ['with HERALD_JWT_SECRET', { HERALD_JWT_SECRET: SECRET }, true],
     ['without a secret', {}, false],
   ])('npm run dev %s: the demo page gets its tokens as it needs', async (_, env, devToken) => {
-    const dev = await startEntry('src/cli/dev.ts', { ...base(), ...env })
+    const dev = await startEntry('src/cli/dev.ts', { env: { ...base(), ...env }, timeoutMs: 50_000 })
     try {
       expect(dev.url).toBeDefined()
       const html = await (await fetch(`${dev.url}/`)).text()
@@ -104,23 +104,21 @@ describe('POST /dev/token, as the entries start it', () => {
       expect(config).toMatchObject({ auth: devToken, devToken })
       expect((await mint(dev.url!)).status).toBe(devToken ? 200 : 404)
     } finally {
-      dev.proc.kill('SIGTERM')
-      expect(await dev.proc.exited).toBe(0)
+      expect(await dev.stop()).toBe(0)
     }
-    const stderr = await new Response(dev.proc.stderr).text()
-    if (devToken) expect(stderr).toMatch(/WARNING.*\/dev\/token is ON/)
-    else expect(stderr).not.toContain('/dev/token')
+    const output = await dev.finished()
+    if (devToken) expect(output).toMatch(/WARNING.*\/dev\/token is ON/)
+    else expect(output).not.toContain('/dev/token')
   }, 20_000)
 
   test('npm run dev with HERALD_PUBLISH_KEYS set starts with minting off, and says how to turn it on', async () => {
-    const dev = await startEntry('src/cli/dev.ts', { ...base(), ...secured })
+    const dev = await startEntry('src/cli/dev.ts', { env: { ...base(), ...secured }, timeoutMs: 50_000 })
     try {
       expect(dev.url).toBeDefined()
       expect((await mint(dev.url!)).status).toBe(404)
     } finally {
-      dev.proc.kill('SIGTERM')
-      expect(await dev.proc.exited).toBe(0)
+      expect(await dev.stop()).toBe(0)
     }
-    expect(await dev.output()).toContain('/dev/token is off, so the demo page gets no tokens (HERALD_DEV_TOKENS=anyone-can-mint')
+    expect(await dev.finished()).toContain('/dev/token is off, so the demo page gets no tokens (HERALD_DEV_TOKENS=anyone-can-mint')
   }, 20_000)
 })

@@ -29,7 +29,7 @@ export type StateEvent = {
     retryInMs?: number;
 };
 export type HeraldErrorEvent = {
-    /** Herald's error code (`UNAUTHORIZED`, `RATE_LIMITED`, …), or `NETWORK`. */
+    /** Herald's error code (`UNAUTHORIZED`, `RATE_LIMITED`, …), `NETWORK`, or `MALFORMED_EVENT` (a frame it could not read and skipped). */
     code: string;
     message: string;
     status?: number;

@@ -49,7 +49,7 @@ export type StateEvent = {
 }
 
 export type HeraldErrorEvent = {
-  /** Herald's error code (`UNAUTHORIZED`, `RATE_LIMITED`, …), or `NETWORK`. */
+  /** Herald's error code (`UNAUTHORIZED`, `RATE_LIMITED`, …), `NETWORK`, or `MALFORMED_EVENT` (a frame it could not read and skipped). */
   code: string
   message: string
   status?: number
@@ -164,6 +164,15 @@ export function connect(options: ConnectOptions): Connection {
     listeners.emit('alarm', alarm)
   }
 
+  /** Reports a frame it could not read and moves past it, so a reconnect does not read it again. */
+  function skipMalformed(event: string, seq: number | undefined) {
+    if (seq !== undefined && (now.lastId === undefined || seq > now.lastId)) {
+      now.lastId = seq
+      stored.write(seq)
+    }
+    fail({ code: 'MALFORMED_EVENT', message: `could not read a '${event}' event${seq === undefined ? '' : ` (id ${seq})`}; skipped it`, fatal: false })
+  }
+
   function fail(error: HeraldErrorEvent) {
     listeners.emit('error', error)
     relay?.share({ t: 'error', error })
@@ -241,6 +250,7 @@ export function connect(options: ConnectOptions): Connection {
           opened(ready)
         },
         onAlarm: deliver,
+        onMalformed: skipMalformed,
       })
     } catch (error) {
       return signal.aborted ? { kind: 'aborted' } : { kind: 'network', message: String(error) }
@@ -397,6 +407,8 @@ type StreamRequest = {
   onRetry(ms: number): void
   onReady(ready: { locale: string; since?: number }): void
   onAlarm(alarm: Alarm): void
+  /** An event whose data is not the JSON it should be: skipped, never a reason to reconnect. */
+  onMalformed(event: string, id: number | undefined): void
 }
 
 /** One stream, read to its end. fetch, not EventSource: it sees HTTP errors and their codes. */
@@ -428,13 +440,18 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
       else req.onRetry(event.retry)
     }
     if (event.data === undefined) return
-    if (event.event === 'ready') {
-      ready = true
-      req.onReady(JSON.parse(event.data))
-    }
-    else if (event.event === 'alarm') req.onAlarm(JSON.parse(event.data))
-    else if (event.event === 'superseded') end = { kind: 'superseded' }
+    if (event.event === 'superseded') end = { kind: 'superseded' }
     else if (event.event === 'expired') end = { kind: 'expired' }
+    else if (event.event === 'ready' || event.event === 'alarm') {
+      // One frame the client cannot read must not throw out of the stream: a reconnect would
+      // resume before it and read it again, for ever.
+      const data = parseJson(event.data)
+      if (data === undefined) return req.onMalformed(event.event, eventId(event.id))
+      if (event.event === 'ready') {
+        ready = true
+        req.onReady(data as { locale: string; since?: number })
+      } else req.onAlarm(data as Alarm)
+    }
   })
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
   try {
@@ -452,6 +469,20 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
   if (end) return end
   if (req.signal.aborted) return { kind: 'aborted' }
   return { kind: 'ended', ...(planned !== undefined ? { retry: planned } : {}) }
+}
+
+function parseJson(text: string): object | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function eventId(id: string | undefined): number | undefined {
+  const value = id === undefined || !/^\d{1,15}$/.test(id) ? NaN : Number(id)
+  return Number.isSafeInteger(value) ? value : undefined
 }
 
 type SseEvent = { event?: string; data?: string; id?: string; retry?: number }

@@ -192,3 +192,31 @@ test('a language switch reopens at once with the new lang, after the last id, wi
   expect([reopened.url.searchParams.get('lang'), reopened.url.searchParams.get('since')]).toEqual(['ja', '4'])
   expect(states).toEqual(['connecting', 'open', 'connecting'])
 })
+
+test('a frame it cannot read is reported and skipped: no reconnect, and the alarms after it arrive', async () => {
+  const storage = memoryStorage()
+  const { c, herald, errors, states } = start({ storage })
+  const seqs: number[] = []
+  c.on('alarm', (a) => void seqs.push(a.seq))
+  const stream = await herald.nextStream()
+  stream.ready('en', 0)
+  stream.alarm(1)
+  stream.send('id: 2\nevent: alarm\ndata: {"id":2,"seq":2,"locale":undefined,"message":undefined}\n\n')
+  stream.alarm(3)
+  await when(c, 'alarm', (a) => a.seq === 3)
+  expect(seqs).toEqual([1, 3])
+  expect(errors.map((e) => [e.code, e.fatal])).toEqual([['MALFORMED_EVENT', false]])
+  expect(herald.requests).toHaveLength(1) // still the first stream
+  expect(states).not.toContain('reconnecting')
+  expect(storage.map.get(KEY)).toBe('3')
+})
+
+test('after a frame it cannot read, a reconnect resumes past it', async () => {
+  const { c, herald } = start()
+  const first = await herald.nextStream()
+  first.ready('en', 0)
+  first.send('id: 7\nevent: alarm\ndata: not json\n\n')
+  await when(c, 'error', (e) => e.code === 'MALFORMED_EVENT')
+  first.end()
+  expect((await herald.nextStream()).url.searchParams.get('since')).toBe('7')
+})

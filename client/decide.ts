@@ -1,6 +1,8 @@
 // What the client does when a stream ends: the README's table ("In the browser") as one pure function,
 // so every row has a unit test (test/client-decide.test.ts). connect() only carries the answer out.
-import type { ConnectionState, HeraldErrorEvent } from './herald-client'
+
+/** An error to report (herald-client.ts's public `ErrorReport` has this shape). */
+export type ErrorReport = { code: string; message: string; status?: number; fatal: boolean }
 
 /** How one stream ended, as openStream() saw it. */
 export type StreamEnd =
@@ -32,11 +34,11 @@ export type Action =
   | { do: 'reopen' }
   | { do: 'refresh-token-and-reopen' }
   /** Final, without closing: this tab keeps answering its other tabs (they stop too). */
-  | { do: 'stop'; state: Extract<ConnectionState, 'superseded' | 'expired'> }
+  | { do: 'stop'; state: 'superseded' | 'expired' }
   /** Retrying cannot help: report `error` (fatal) and close. */
-  | { do: 'fail'; error: HeraldErrorEvent }
+  | { do: 'fail'; error: ErrorReport }
   /** State `reconnecting` for `ms`, after reporting `error` if any; `refreshToken`: with a new token. */
-  | { do: 'wait'; ms: number; error?: HeraldErrorEvent; refreshToken?: true }
+  | { do: 'wait'; ms: number; error?: ErrorReport; refreshToken?: true }
 
 export const DEFAULT_RETRY_MS = 2000
 export const MAX_BACKOFF_MS = 30_000

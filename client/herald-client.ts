@@ -12,7 +12,7 @@
 // This module declares every public type: its .d.ts is served alone at /client.d.ts.
 
 import { decide, DEFAULT_RETRY_MS, MAX_BACKOFF_MS, type Action, type StreamEnd } from './decide'
-import { createRelay, type Channel, type Locks, type RelayedState } from './relay'
+import { createRelay, type Channel, type Locks } from './relay'
 
 export type Alarm = {
   id: number
@@ -105,6 +105,13 @@ type Now = {
 /** The stream loop's memory between two streams (decide() reads it). */
 type Loop = { attempt: number; refreshToken: boolean; refreshedAfter401: boolean; initialMs: number }
 
+/** What the leader tab tells the other tabs of its browser (client/relay.ts carries it). */
+type Shared =
+  | { t: 'alarm'; alarm: Alarm }
+  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number }
+  | { t: 'error'; error: HeraldErrorEvent }
+type RelayedState = Extract<Shared, { t: 'state' }>
+
 export function connect(options: ConnectOptions): Connection {
   const base = new URL(options.url ?? globalThis.location?.origin ?? '')
   const key = `herald:${base.origin}${base.pathname.replace(/\/$/, '')}:${options.userId}`
@@ -124,14 +131,12 @@ export function connect(options: ConnectOptions): Connection {
   const tabs = sharedTabs(options, key)
   const relay =
     tabs &&
-    createRelay(
+    createRelay<Shared>(
       { key, lang: options.lang, ...tabs },
       {
         snapshot: relayedState,
         switchLang,
-        alarm: deliver,
-        error: (error) => listeners.emit('error', error),
-        state: follow,
+        fromLeader,
         lead,
       },
     )
@@ -176,6 +181,12 @@ export function connect(options: ConnectOptions): Connection {
   function fail(error: HeraldErrorEvent) {
     listeners.emit('error', error)
     relay?.share({ t: 'error', error })
+  }
+
+  function fromLeader(message: Shared) {
+    if (message.t === 'alarm') deliver(message.alarm)
+    else if (message.t === 'error') listeners.emit('error', message.error)
+    else if (message.t === 'state') follow(message)
   }
 
   /** A follower takes the leader's state as its own. */

@@ -2,48 +2,41 @@
 // the user leads; it alone streams, and tells the other tabs every alarm, state change and error on a
 // BroadcastChannel of the same name. A follower says hello (with the language it was opened in) and
 // asks for language switches; it waits for the lock, and takes over when the leader's tab goes.
-import type { Alarm, ConnectionState, HeraldErrorEvent } from './herald-client'
+//
+// What the leader shares is the client's business (`Shared`: alarms, states, errors, …); the relay
+// only carries it, so a new kind of message needs no change here.
 
-/** What the leader tells the followers. */
-export type ToFollowers =
-  | { t: 'alarm'; alarm: Alarm }
-  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number }
-  | { t: 'error'; error: HeraldErrorEvent }
-export type RelayedState = Extract<ToFollowers, { t: 'state' }>
+/** A message the leader shares: anything tagged `t`, but the two words followers use. */
+export type Message = { t: string }
 
 /** What a follower tells the leader. */
 export type ToLeader = { t: 'hello'; lang?: string } | { t: 'lang'; lang: string }
 
-/** Messages between the tabs of one user. */
-export type Relay = ToFollowers | ToLeader
-
 /** The parts of BroadcastChannel and navigator.locks used (tests pass fakes). */
 export type Channel = {
-  postMessage(message: Relay): void
+  postMessage(message: unknown): void
   close(): void
-  onmessage: ((event: MessageEvent<Relay>) => void) | null
+  onmessage: ((event: MessageEvent) => void) | null
 }
 export type Locks = {
   request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<unknown>
 }
 
-export type RelayHandlers = {
-  /** Leader: its state, for a tab that just said hello. */
-  snapshot(): RelayedState
+export type RelayHandlers<Shared extends Message> = {
+  /** Leader: what a tab that just said hello must know first (its state). */
+  snapshot(): Shared
   /** Leader: a follower switched language (or opened in another one). */
   switchLang(lang: string): void
-  /** Follower: what the leader relayed. */
-  alarm(alarm: Alarm): void
-  error(error: HeraldErrorEvent): void
-  state(message: RelayedState): void
+  /** Follower: what the leader shared. */
+  fromLeader(message: Shared): void
   /** This tab got the lock: it streams for every tab until this settles. */
   lead(): Promise<void>
 }
 
-export type TabRelay = {
+export type TabRelay<Shared extends Message> = {
   readonly role: 'leader' | 'follower'
   /** Leader: tells the followers. From a follower, nothing: it has nothing of its own to tell. */
-  share(message: ToFollowers): void
+  share(message: Shared): void
   /** Follower: asks the leader to switch the one stream's language. */
   askLang(lang: string): void
   /** No more messages in, no more waiting for the lock; a leader lets go of it. */
@@ -52,18 +45,18 @@ export type TabRelay = {
   close(): void
 }
 
-export function createRelay(
+export function createRelay<Shared extends Message>(
   tabs: { key: string; lang: string | undefined; channel: Channel; locks: Locks },
-  handlers: RelayHandlers,
-): TabRelay {
+  handlers: RelayHandlers<Shared>,
+): TabRelay<Shared> {
   const { key, channel } = tabs
-  let role: TabRelay['role'] = 'follower'
+  let role: TabRelay<Shared>['role'] = 'follower'
   let stopped = false
   const waiting = new AbortController()
   let release!: () => void
   const released = new Promise<void>((resolve) => (release = resolve))
 
-  function post(message: Relay) {
+  function post(message: Shared | ToLeader) {
     try {
       channel.postMessage(message)
     } catch {
@@ -71,17 +64,11 @@ export function createRelay(
     }
   }
 
-  function fromFollower(message: Relay) {
+  function fromFollower(message: Shared | ToLeader) {
     if (message.t === 'hello') {
       post(handlers.snapshot())
-      if (message.lang) handlers.switchLang(message.lang)
-    } else if (message.t === 'lang') handlers.switchLang(message.lang)
-  }
-
-  function fromLeader(message: Relay) {
-    if (message.t === 'alarm') handlers.alarm(message.alarm)
-    else if (message.t === 'error') handlers.error(message.error)
-    else if (message.t === 'state') handlers.state(message)
+      if ((message as ToLeader).lang) handlers.switchLang((message as ToLeader).lang!)
+    } else if (message.t === 'lang') handlers.switchLang((message as ToLeader & { t: 'lang' }).lang)
   }
 
   async function lead() {
@@ -93,10 +80,11 @@ export function createRelay(
     await released
   }
 
-  channel.onmessage = ({ data }) => {
+  channel.onmessage = ({ data }: MessageEvent<Shared | ToLeader>) => {
     if (stopped) return
     if (role === 'leader') fromFollower(data)
-    else fromLeader(data)
+    // Followers hear each other's hellos too: only what the leader shares is theirs.
+    else if (data.t !== 'hello' && data.t !== 'lang') handlers.fromLeader(data as Shared)
   }
   post({ t: 'hello', lang: tabs.lang })
   // Rejects with AbortError when stopped before this tab's turn.

@@ -3,7 +3,14 @@
 // client.ts). The real browser runs the same in test/browser/demo.test.ts.
 import { afterEach, describe, expect, test } from 'bun:test'
 import { connect, type Connection, type ConnectOptions, type Events } from '../client/herald-client'
-import { createRelay, type RelayHandlers, type RelayedState } from '../client/relay'
+import type { Alarm, HeraldErrorEvent } from '../client/herald-client'
+import { createRelay, type RelayHandlers } from '../client/relay'
+
+/** What the client shares through the relay (its own type lives in herald-client.ts). */
+type Shared =
+  | { t: 'alarm'; alarm: Alarm }
+  | { t: 'state'; state: string; lang: string; locale?: string; lastId?: number }
+  | { t: 'error'; error: HeraldErrorEvent }
 import { alarm, createFakeHerald, createFakeTabs } from './helpers/client'
 
 const KEY = 'herald:http://herald.test:tiaz'
@@ -36,19 +43,21 @@ function tab(tabs: ReturnType<typeof createFakeTabs>, lang?: string) {
   }
   const leading = Promise.withResolvers<void>()
   const endStream = Promise.withResolvers<void>()
-  const state: RelayedState = { t: 'state', state: 'open', lang: lang ?? 'en', locale: lang ?? 'en', lastId: 7 }
-  const handlers: RelayHandlers = {
+  const state: Shared = { t: 'state', state: 'open', lang: lang ?? 'en', locale: lang ?? 'en', lastId: 7 }
+  const handlers: RelayHandlers<Shared> = {
     snapshot: () => state,
     switchLang: (next) => record({ switchLang: next }),
-    alarm: (a) => record({ alarm: a.seq }),
-    error: (e) => record({ error: e.code }),
-    state: (message) => record({ state: message.state }),
+    fromLeader: (message) => {
+      if (message.t === 'alarm') record({ alarm: message.alarm.seq })
+      else if (message.t === 'error') record({ error: message.error.code })
+      else record({ state: message.state })
+    },
     lead: () => {
       leading.resolve()
       return endStream.promise
     },
   }
-  const relay = createRelay({ key: KEY, lang, channel: tabs.channel(KEY), locks: tabs.locks }, handlers)
+  const relay = createRelay<Shared>({ key: KEY, lang, channel: tabs.channel(KEY), locks: tabs.locks }, handlers)
   return { relay, got, reached, leading: leading.promise, endStream: endStream.resolve }
 }
 

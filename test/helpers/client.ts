@@ -3,7 +3,7 @@
 // semantics (delivery later, in order, to the other channels of one name; one holder per lock, FIFO,
 // a waiting request aborted by its signal), and a fetch that answers as a scripted Herald would.
 import type { Alarm } from '../../client/herald-client'
-import type { Channel, Locks, Relay } from '../../client/relay'
+import type { Channel, Locks } from '../../client/relay'
 
 export type FakeChannel = Channel & { readonly name: string }
 
@@ -18,9 +18,9 @@ export function createFakeTabs() {
       name,
       closed: false,
       onmessage: null as Channel['onmessage'],
-      postMessage(message: Relay) {
+      postMessage(message: unknown) {
         if (self.closed) throw new DOMException('BroadcastChannel is closed', 'InvalidStateError')
-        const event = () => ({ data: structuredClone(message) }) as MessageEvent<Relay>
+        const event = () => ({ data: structuredClone(message) }) as MessageEvent
         for (const other of open)
           if (other !== self && other.name === name) setTimeout(() => !other.closed && other.onmessage?.(event()))
       },

@@ -115,6 +115,9 @@ describe('POST /alarms', () => {
     ['data nested too deep', { ...reservation, data: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) }, 400, 'INVALID_BODY', 'data'],
     ['a key that is not a string', { ...reservation, key: 7 }, 400, 'INVALID_BODY', 'key'],
     ['an empty key', { ...reservation, key: '' }, 400, 'INVALID_BODY', 'key'],
+    ['a key holding NUL', { ...reservation, key: 'a\u0000b' }, 400, 'INVALID_BODY', 'key'],
+    ['a key with a lone high surrogate', { ...reservation, key: 'a\ud800b' }, 400, 'INVALID_BODY', 'key'],
+    ['a key with a lone low surrogate', { ...reservation, key: 'a\udc00b' }, 400, 'INVALID_BODY', 'key'],
     ['a JSON array body', [reservation], 400, 'INVALID_BODY', 'body'],
     ['a JSON null body', null, 400, 'INVALID_BODY', 'body'],
   ]
@@ -127,6 +130,18 @@ describe('POST /alarms', () => {
     const json = await res.json()
     expect(json.error.code).toBe(code)
     expect(json.error.message).toContain(named)
+    expect(await counts()).toEqual(before)
+  })
+
+  test('keys differing only in lone surrogates do not collide: both are refused, nothing is stored', async () => {
+    // PostgreSQL's UTF-8 cannot hold a lone surrogate: the driver would store U+FFFD for each, and
+    // the second key would find the first alarm.
+    const before = await counts()
+    for (const key of ['a\ud800b', 'a\udbffb']) {
+      const res = await h.publish({ ...reservation, userId: 'surrogate-keys', key })
+      expect(res.status).toBe(400)
+      expect((await res.json()).error).toMatchObject({ code: 'INVALID_BODY', message: expect.stringContaining('key') })
+    }
     expect(await counts()).toEqual(before)
   })
 

@@ -59,10 +59,23 @@ export function parsePublishBody(body: unknown): NewAlarm {
   const data = body.data ?? {}
   if (!isPlainObject(data)) throw Errors.invalidBody('data', 'must be a JSON object')
   checkJsonValue(data, 'data', 0)
-  const key = body.key
-  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY))
-    throw Errors.invalidBody('key', `must be a string of 1 to ${MAX_KEY} characters`)
+  const key = parseKey(body.key)
   return { userId, messages, data, ...(key !== undefined ? { key } : {}) }
+}
+
+function parseKey(key: unknown): string | undefined {
+  if (key === undefined) return undefined
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY)
+    throw Errors.invalidBody('key', `must be a string of 1 to ${MAX_KEY} characters`)
+  // A key is compared as stored: one PostgreSQL would change (U+FFFD for a lone surrogate) could
+  // match another client's key, one it refuses (NUL) would be a 500.
+  if (!storable(key)) throw Errors.invalidBody('key', 'must be well-formed Unicode without NUL')
+  return key
+}
+
+/** PostgreSQL text holds it exactly: no NUL (refused), no lone surrogate (UTF-8 has none). */
+function storable(text: string): boolean {
+  return text.isWellFormed() && !text.includes('\0')
 }
 
 function parseMessages(value: unknown): Record<string, string> {
@@ -77,8 +90,7 @@ function parseMessages(value: unknown): Record<string, string> {
     if (text.length === 0) throw Errors.invalidBody(`messages.${raw}`, 'must not be empty')
     if (text.length > MAX_MESSAGE)
       throw Errors.invalidBody(`messages.${raw}`, `must be at most ${MAX_MESSAGE} characters`)
-    if (!text.isWellFormed()) throw Errors.invalidBody(`messages.${raw}`, 'must be well-formed Unicode')
-    if (text.includes('\0')) throw Errors.invalidBody(`messages.${raw}`, 'must not contain NUL')
+    if (!storable(text)) throw Errors.invalidBody(`messages.${raw}`, 'must be well-formed Unicode without NUL')
     out[locale] = text
   }
   if (Object.keys(out).length === 0) throw Errors.invalidBody('messages', 'must hold at least one locale')
@@ -112,8 +124,7 @@ const MAX_DEPTH = 32
 function checkJsonValue(value: unknown, path: string, depth: number): void {
   if (depth > MAX_DEPTH) throw Errors.invalidBody(path, `nests deeper than ${MAX_DEPTH} levels`)
   if (typeof value === 'string') {
-    if (!value.isWellFormed() || value.includes('\0'))
-      throw Errors.invalidBody(path, 'holds a string with NUL or unpaired surrogates')
+    if (!storable(value)) throw Errors.invalidBody(path, 'holds a string with NUL or unpaired surrogates')
   } else if (Array.isArray(value)) {
     value.forEach((item, i) => checkJsonValue(item, `${path}[${i}]`, depth + 1))
   } else if (isPlainObject(value)) {

@@ -48,6 +48,8 @@ export const Errors = {
     new HeraldError('INVALID_CURSOR', `${where}: '${clip(value)}' is not a valid event id (a non-negative integer)`),
   invalidJson: (message: string) => new HeraldError('INVALID_JSON', message),
   invalidBody: (field: string, message: string) => new HeraldError('INVALID_BODY', `${field}: ${message}`),
+  inexactNumber: (path: string, source: string) =>
+    new HeraldError('INVALID_BODY', `${path}: ${clip(source)} cannot be stored exactly (send it as a string)`),
   unauthorized: (message: string) =>
     new HeraldError('UNAUTHORIZED', message, { 'www-authenticate': 'Bearer realm="herald"' }),
   forbidden: () => new HeraldError('FORBIDDEN', "the token's subject is another user"),

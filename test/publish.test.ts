@@ -145,6 +145,32 @@ describe('POST /alarms', () => {
     expect(await counts()).toEqual(before)
   })
 
+  const rawBody = (data: string) => `{"userId":"numbers","messages":{"ko":"x"},"data":${data}}`
+
+  test.each([
+    ['an integer beyond 2^53', '{"n":12345678901234567890}', 'data.n', '12345678901234567890'],
+    ['a number beyond double range', '{"n":1e309}', 'data.n', '1e309'],
+    ['a negative one', '{"n":-1e309}', 'data.n', '-1e309'],
+    ['one too small to be anything but 0', '{"n":1e-400}', 'data.n', '1e-400'],
+    ['more digits than a double keeps', '{"a":[1,{"b":0.10000000000000000001}]}', 'data.a[1].b', '0.10000000000000000001'],
+  ])('refuses %s in data with 400 INVALID_BODY naming the path and the number, storing nothing', async (_, data, path, number) => {
+    const before = await counts()
+    const res = await h.publish(rawBody(data))
+    expect(res.status).toBe(400)
+    const { error } = await res.json()
+    expect(error.code).toBe('INVALID_BODY')
+    expect(error.message).toContain(`${path}: ${number} cannot be stored exactly`)
+    expect(await counts()).toEqual(before)
+  })
+
+  test('stores numbers a double holds exactly by value: 1.0 as 1, 1e2 as 100, -0 as 0', async () => {
+    const res = await h.publish(rawBody('{"a":1.0,"b":1e2,"c":-0,"d":0.1,"e":5e-324,"f":1e21,"g":-12.50,"h":123e-20}'))
+    expect(res.status).toBe(201)
+    const { id } = await res.json()
+    const [row] = await h.db.sql`select data::text as data from alarms where id = ${id}`
+    expect(JSON.parse(row!.data)).toEqual({ a: 1, b: 100, c: 0, d: 0.1, e: 5e-324, f: 1e21, g: -12.5, h: 1.23e-18 })
+  })
+
   test('rejects invalid JSON with 400 INVALID_JSON', async () => {
     const res = await h.publish('{"userId": ')
     expect(res.status).toBe(400)

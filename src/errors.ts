@@ -12,6 +12,7 @@ export const CODES = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   IDEMPOTENCY_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -30,15 +31,25 @@ export class HeraldError extends Error {
   readonly code: Code
   readonly status: number
   readonly headers: Record<string, string>
+  /**
+   * Set where the client broke the exchange itself (a body cut off, too large, too slow): the
+   * kind of one rate-limited warn line. Other client errors are answered, not logged.
+   */
+  readonly log: string | undefined
 
-  constructor(code: Code, message: string, headers: Record<string, string> = {}) {
+  constructor(code: Code, message: string, headers: Record<string, string> = {}, log?: string) {
     super(message)
     this.name = 'HeraldError'
     this.code = code
     this.status = CODES[code]
     this.headers = headers
+    this.log = log
   }
 }
+
+// Answered before the body was read to its end: the rest is not worth receiving, as Bun's own
+// limit does it.
+const UNREAD_BODY = { connection: 'close' }
 
 export const Errors = {
   invalidLocale: (tag: string, where: string) =>
@@ -60,7 +71,12 @@ export const Errors = {
     }),
   idempotencyConflict: (key: string) =>
     new HeraldError('IDEMPOTENCY_CONFLICT', `key '${clip(key)}' was already used for this user with a different alarm`),
-  payloadTooLarge: (limit: number) => new HeraldError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`),
+  bodyCutOff: () =>
+    new HeraldError('INVALID_BODY', 'body: the connection closed before the body was complete', {}, 'bodies cut off'),
+  requestTimeout: (ms: number) =>
+    new HeraldError('REQUEST_TIMEOUT', `the body did not arrive within ${ms} ms`, UNREAD_BODY, 'bodies too slow'),
+  payloadTooLarge: (limit: number) =>
+    new HeraldError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`, UNREAD_BODY, 'bodies too large'),
   unsupportedMediaType: () => new HeraldError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json'),
   rateLimited: (what: string, waitMs: number) =>
     new HeraldError('RATE_LIMITED', `too many ${what}; retry in ${Math.ceil(waitMs / 1000)} s`, {

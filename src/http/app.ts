@@ -4,6 +4,7 @@ import { Elysia, NotFoundError } from 'elysia'
 import type { Config } from '../config'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
+import { createLimitedLog } from '../log'
 import { createSignals, type Signals } from '../signals/signals'
 import { alarmReads, knownLocales } from '../store/alarms'
 import { createChannels } from '../store/channels'
@@ -47,12 +48,15 @@ export type HeraldOptions = Config & {
   channel?: string
   /** How often Redis must answer a PING; a silent network is noticed after this long (tests shorten it). */
   redisPingMs?: number
+  /** How long a request body may take to arrive (tests shorten it). */
+  bodyTimeoutMs?: number
   log?: Pick<Console, 'error' | 'warn'>
 }
 
 export async function createHerald(sql: Sql, options: HeraldOptions): Promise<Herald> {
   const log = options.log ?? console
   const onError = (error: unknown) => log.error('herald:', error)
+  const clientLog = createLimitedLog(log)
   const auth = await createAuth(options)
   warnIfOpen(auth, options, log)
 
@@ -88,15 +92,18 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   app
     .onRequest(({ request }) => checkHeaderSize(request))
     .use(corsRoutes(options.corsOrigins))
-    .onError(({ error, request }) => {
-      if (error instanceof HeraldError) return toResponse(error)
+    .onError(({ error, request, server }) => {
+      if (error instanceof HeraldError) {
+        if (error.log) clientLog.warn(error.log, describeFault(error, request, server?.requestIP(request)?.address))
+        return toResponse(error)
+      }
       if (error instanceof NotFoundError) return toResponse(notAllowed(request))
       if (isUnreachable(error)) return toResponse(Errors.unavailable())
       onError(error)
       return toResponse(Errors.internal())
     })
     .use(connectionRoutes(streams, admission))
-    .use(alarmRoutes(publisher, available, admission))
+    .use(alarmRoutes(publisher, available, admission, { timeoutMs: options.bodyTimeoutMs }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.production))
     .use(
@@ -127,6 +134,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       await signals.stop()
     },
   }
+}
+
+/** One line: what the client did, where, from where. */
+function describeFault(error: HeraldError, request: Request, address: string | undefined): string {
+  return `${request.method} ${new URL(request.url).pathname}${address ? ` from ${address}` : ''}: ${error.message}`
 }
 
 function warnIfOpen(auth: Auth, options: HeraldOptions, log: Pick<Console, 'warn'>) {

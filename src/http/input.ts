@@ -1,7 +1,7 @@
 // Validation at the boundary: every client value is checked here, with an error naming the field,
-// before anything reaches the store or the stream. Pure: no I/O.
+// before anything reaches the store or the stream. No I/O but reading the request's body.
 import type { NewAlarm } from '../store/alarms'
-import { Errors } from '../errors'
+import { Errors, HeraldError } from '../errors'
 import { canonicalLocale } from '../locale'
 
 export const MAX_USER_ID = 200
@@ -97,14 +97,23 @@ function parseMessages(value: unknown): Record<string, string> {
   return out
 }
 
-/** Reads a JSON body of at most `limit` bytes. */
-export async function readJson(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
+export type BodyLimits = {
+  /** The route's cap: one byte more is a 413, answered at once. */
+  maxBytes?: number
+  /** How long the whole body may take to arrive: then a 408 (a body trickled byte by byte would hold the request for days). */
+  timeoutMs?: number
+}
+
+export const BODY_TIMEOUT_MS = 10_000
+
+/** Reads a JSON body within the route's limits. */
+export async function readJson(
+  request: Request,
+  { maxBytes = MAX_BODY_BYTES, timeoutMs = BODY_TIMEOUT_MS }: BodyLimits = {},
+): Promise<unknown> {
   const type = request.headers.get('content-type') ?? ''
   if (!/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) throw Errors.unsupportedMediaType()
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (declared > limit) throw Errors.payloadTooLarge(limit)
-  const bytes = await request.arrayBuffer()
-  if (bytes.byteLength > limit) throw Errors.payloadTooLarge(limit)
+  const bytes = await readBody(request, maxBytes, timeoutMs)
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
@@ -112,6 +121,50 @@ export async function readJson(request: Request, limit = MAX_BODY_BYTES): Promis
     throw Errors.invalidJson('body is not valid UTF-8')
   }
   return parseExactly(text)
+}
+
+/**
+ * The body's bytes as they arrive, counted: refused as soon as they pass `maxBytes` (at once when
+ * Content-Length says so), never buffered whole first, and never waited for longer than `timeoutMs`.
+ */
+async function readBody(request: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared > maxBytes) throw Errors.payloadTooLarge(maxBytes)
+  if (!request.body) return new Uint8Array(0)
+  const reader = request.body.getReader()
+  let late = false
+  // Cancelling ends the pending read, so the loop below sees the deadline without a race per chunk.
+  const deadline = setTimeout(() => {
+    late = true
+    reader.cancel().catch(() => {})
+  }, timeoutMs)
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (late) throw Errors.requestTimeout(timeoutMs)
+      if (done) break
+      size += value.byteLength
+      if (size > maxBytes) throw Errors.payloadTooLarge(maxBytes)
+      chunks.push(value)
+    }
+  } catch (error) {
+    if (late) throw Errors.requestTimeout(timeoutMs)
+    if (error instanceof HeraldError) throw error
+    // The client went away mid-body, or Bun's idle timeout cut it: nobody is left to answer.
+    throw Errors.bodyCutOff()
+  } finally {
+    clearTimeout(deadline)
+    reader.cancel().catch(() => {})
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return bytes
 }
 
 type Inexact = { holder: unknown; key: string; source: string }

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import { HeraldError } from '../src/errors'
 import { readJson } from '../src/http/input'
 import { createBuckets } from '../src/http/limits'
-import { nextAlarm, ready, testHerald, type TestHerald } from './helpers/herald'
+import { nextAlarm, ready, testHerald } from './helpers/herald'
+import { parseResponse, rawClient } from './helpers/raw'
 
 describe('token buckets', () => {
   test('allow a burst, then ask to wait until a token refills', () => {
@@ -116,47 +117,6 @@ describe('limits on a running Herald', () => {
   })
 })
 
-/** A client on a raw socket: it writes what fetch would refuse to, and stops writing once answered. */
-async function rawClient(h: TestHerald) {
-  const closed = Promise.withResolvers<string>()
-  let received = ''
-  let drained = Promise.withResolvers<void>()
-  const socket = await Bun.connect({
-    hostname: '127.0.0.1',
-    port: Number(new URL(h.url).port),
-    socket: {
-      data: (_, bytes) => void (received += bytes.toString()),
-      drain: () => drained.resolve(),
-      close: () => (drained.resolve(), closed.resolve(received)),
-      error: () => (drained.resolve(), closed.resolve(received)),
-    },
-  })
-  return {
-    get answered() {
-      return received.length > 0
-    },
-    /** Writes all of `text` as the socket takes it; gives up as soon as the server has answered. */
-    async write(text: string) {
-      let rest = Buffer.from(text)
-      while (rest.length > 0 && !this.answered) {
-        drained = Promise.withResolvers()
-        rest = rest.subarray(socket.write(rest))
-        if (rest.length > 0) await drained.promise
-      }
-    },
-    end: () => socket.end(),
-    /** The whole answer, once the connection has closed. */
-    closed: closed.promise,
-  }
-}
-
-function parseResponse(raw: string) {
-  const [head = '', ...body] = raw.split('\r\n\r\n')
-  const [status, ...lines] = head.split('\r\n')
-  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
-  return { status: Number(status!.split(' ')[1]), headers, body: body.join('\r\n\r\n') }
-}
-
 function captureLog() {
   const warnings: string[] = []
   const errors: unknown[][] = []
@@ -184,7 +144,7 @@ const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`
 describe('request bodies', () => {
   test('a body declared over 1 MiB is a JSON 413 at once, and the connection is closed', async () => {
     await using h = await testHerald('body_declared')
-    const client = await rawClient(h)
+    const client = await rawClient(h.url)
     await client.write(`${PUBLISH_HEAD}Content-Length: ${2 * 1024 * 1024}\r\n\r\n`)
     const res = parseResponse(await client.closed)
     expect(res.status).toBe(413)
@@ -196,7 +156,7 @@ describe('request bodies', () => {
 
   test('a chunked body (no Content-Length) is a JSON 413 once it passes the cap, however much more the client has', async () => {
     await using h = await testHerald('body_chunked')
-    const client = await rawClient(h)
+    const client = await rawClient(h.url)
     await client.write(`${PUBLISH_HEAD}Transfer-Encoding: chunked\r\n\r\n${chunk('{"userId":"u","messages":{"ko":"x"},"data":{"blob":"')}`)
     // Up to 2 MiB (bounded), 16 KiB at a time, until the server answers.
     for (let i = 0; i < 128 && !client.answered; i++) await client.write(chunk('x'.repeat(16 * 1024)))
@@ -224,7 +184,7 @@ describe('request bodies', () => {
   test('a body that stops arriving is a JSON 408 REQUEST_TIMEOUT after the body timeout, logged as one warn line', async () => {
     const capture = captureLog()
     await using h = await testHerald('body_slow', { bodyTimeoutMs: 300, log: capture.log })
-    const client = await rawClient(h)
+    const client = await rawClient(h.url)
     await client.write(`${PUBLISH_HEAD}Content-Length: 100\r\n\r\n{"userId":`)
     const res = parseResponse(await client.closed)
     expect(res.status).toBe(408)
@@ -238,7 +198,7 @@ describe('request bodies', () => {
   test('a client that drops the connection mid-body costs one warn line: no error, no stack trace', async () => {
     const capture = captureLog()
     await using h = await testHerald('body_cut', { log: capture.log })
-    const client = await rawClient(h)
+    const client = await rawClient(h.url)
     const logged = capture.next()
     await client.write(`${PUBLISH_HEAD}Content-Length: 1000\r\n\r\n{"userId":`)
     client.end()
@@ -252,7 +212,7 @@ describe('request bodies', () => {
     const capture = captureLog()
     await using h = await testHerald('body_flood', { log: capture.log, publishRate: 0 })
     for (let i = 0; i < 15; i++) {
-      const client = await rawClient(h)
+      const client = await rawClient(h.url)
       await client.write(`${PUBLISH_HEAD}Transfer-Encoding: chunked\r\n\r\n`)
       for (let j = 0; j < 96 && !client.answered; j++) await client.write(chunk('x'.repeat(16 * 1024)))
       expect(parseResponse(await client.closed).status).toBe(413)

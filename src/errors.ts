@@ -65,6 +65,8 @@ export const Errors = {
     new HeraldError('UNAUTHORIZED', message, { 'www-authenticate': 'Bearer realm="herald"' }),
   forbidden: () => new HeraldError('FORBIDDEN', "the token's subject is another user"),
   notFound: (path: string) => new HeraldError('NOT_FOUND', `no route for ${clip(path)}`),
+  pathNotCanonical: () =>
+    new HeraldError('NOT_FOUND', 'no route is spelled so: a path with a . or .. segment (also as %2e), a \\ or a # names none'),
   methodNotAllowed: (method: string, path: string, allowed: readonly string[]) =>
     new HeraldError('METHOD_NOT_ALLOWED', `${clip(method)} is not allowed on ${clip(path)}; use ${allowed.join(' or ')}`, {
       allow: allowed.join(', '),

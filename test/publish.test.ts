@@ -110,6 +110,8 @@ describe('POST /alarms', () => {
     ['an empty userId', { ...reservation, userId: '' }, 400, 'INVALID_USER_ID', 'userId'],
     ['a userId over 200 characters', { ...reservation, userId: 'u'.repeat(201) }, 400, 'INVALID_USER_ID', 'userId'],
     ['a userId with a control character', { ...reservation, userId: 'a\nb' }, 400, 'INVALID_USER_ID', 'userId'],
+    ['the userId . (no path can name it)', { ...reservation, userId: '.' }, 400, 'INVALID_USER_ID', 'userId'],
+    ['the userId ..', { ...reservation, userId: '..' }, 400, 'INVALID_USER_ID', 'userId'],
     ['data that is not an object', { ...reservation, data: [1] }, 400, 'INVALID_BODY', 'data'],
     ['data holding NUL', { ...reservation, data: { a: 'x\u0000' } }, 400, 'INVALID_BODY', 'data.a'],
     ['data nested too deep', { ...reservation, data: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) }, 400, 'INVALID_BODY', 'data'],

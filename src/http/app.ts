@@ -87,17 +87,30 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     onError,
   }
 
-  const app = new Elysia()
+  // On a socket, Bun's router matches each request target as sent; what it matches nowhere comes
+  // here, and Elysia's own router would then try again on request.url, which the URL parser has
+  // rewritten (`/./connection/x` → `/connection/x`, `/connection/a\b` → `/connection/a/b`). So a
+  // stray is marked and answered 404 (or a CORS preflight): Bun's router alone decides what is
+  // served. (app.handle, in tests, has only Elysia's router and no strays.)
+  const strays = new WeakSet<Request>()
+  const stray = (request: Request): Response | Promise<Response> => {
+    strays.add(request)
+    return app.fetch(request)
+  }
+  const app = new Elysia({ serve: { routes: { '/*': stray } } })
   const notAllowed = createNotAllowed(() => app.routes)
   app
     .onRequest(({ request }) => checkHeaderSize(request))
     .use(corsRoutes(options.corsOrigins))
+    .onRequest(({ request }) => {
+      if (strays.has(request)) throw notAllowed.stray(request)
+    })
     .onError(({ error, request, server }) => {
       if (error instanceof HeraldError) {
         if (error.log) clientLog.warn(error.log, describeFault(error, request, server?.requestIP(request)?.address))
         return toResponse(error)
       }
-      if (error instanceof NotFoundError) return toResponse(notAllowed(request))
+      if (error instanceof NotFoundError) return toResponse(notAllowed.answer(request))
       if (isUnreachable(error)) return toResponse(Errors.unavailable())
       onError(error)
       return toResponse(Errors.internal())
@@ -115,6 +128,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
         auth,
       }),
     )
+  notAllowed.refuseOtherMethods((method, path) => {
+    app.route(method, path, ({ request }) => {
+      throw notAllowed.answer(request)
+    }, { parse: 'none' })
+  })
 
   return {
     app,

@@ -17,22 +17,30 @@ export function parseUserId(value: unknown, field = 'userId'): string {
   if (value.length > MAX_USER_ID) throw Errors.invalidUserId(`must be at most ${MAX_USER_ID} characters`)
   if (CONTROL.test(value)) throw Errors.invalidUserId('must not contain control characters')
   if (!value.isWellFormed()) throw Errors.invalidUserId('must be well-formed Unicode')
+  // No URL can name them: /connection/. and /connection/%2e are dot segments, never a user.
+  if (value === '.' || value === '..') throw Errors.invalidUserId('must not be . or ..')
   return value
 }
 
 /**
- * The userId as the client sent it: decoded strictly from the raw path, because a lenient router
- * hands on malformed escapes (`%E0%A4%A`) or invalid UTF-8 as if they were names.
+ * The userId as the client sent it: decoded strictly from the path, because a lenient router
+ * hands on malformed escapes (`%E0%A4%A`) or invalid UTF-8 as if they were names. `routed` is the
+ * router's reading of the target as sent; the path here is request.url's, which the URL parser has
+ * rewritten (`/connection/%2e` → `/connection/`, `a\b` → `a/b`, `x#y` → `x`): when the two
+ * disagree, the request named no user a path can name.
  */
-export function pathUserId(pathname: string): string {
+export function pathUserId(pathname: string, routed?: string): string {
   // Elysia also routes `/connection/name/` here: the name is the last non-empty segment.
   const path = pathname.endsWith('/') ? pathname.slice(0, -1) : pathname
   const raw = path.slice(path.lastIndexOf('/') + 1)
+  let userId: string
   try {
-    return decodeURIComponent(raw)
+    userId = decodeURIComponent(raw)
   } catch {
     throw Errors.invalidUserId('is not valid percent-encoded UTF-8')
   }
+  if (routed !== undefined && routed !== userId) throw Errors.pathNotCanonical()
+  return userId
 }
 
 /** An SSE event id, as `Last-Event-ID` or `since` carries it: the seq of the last alarm seen. */

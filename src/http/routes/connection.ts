@@ -13,10 +13,15 @@ const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 }
 
+/** The userId Bun's router read from the request target as sent (absent under app.handle). */
+function routedUserId(request: Request): string | undefined {
+  return (request as Request & { params?: Record<string, string> }).params?.userId
+}
+
 export function connectionRoutes(ctx: StreamContext, admission: Admission) {
   return new Elysia({ name: 'connection' }).get('/connection/:userId', async ({ request, server }) => {
     const url = new URL(request.url)
-    const userId = parseUserId(pathUserId(url.pathname))
+    const userId = parseUserId(pathUserId(url.pathname, routedUserId(request)))
     const lang = url.searchParams.get('lang')
     const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
     const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)

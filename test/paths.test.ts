@@ -22,10 +22,11 @@ function send(method: string, path: string, host: string, body: string | null = 
   return rawRequest(h.url, `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n${content}\r\n${body ?? ''}`)
 }
 
+/** Changes with every alarm stored and every stream opened (an open bumps its user's generation). */
 async function written() {
-  const [row] = await h.db.sql<{ n: number }[]>`
-    select (select count(*) from alarms) + (select count(*) from user_generations) as n`
-  return Number(row!.n)
+  const [row] = await h.db.sql<{ n: string }[]>`
+    select (select count(*) from alarms) || '/' || (select coalesce(sum(generation), 0) from user_generations) as n`
+  return row!.n
 }
 
 const publish = JSON.stringify({ userId: 'x', messages: { ko: 'x' } })

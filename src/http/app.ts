@@ -115,7 +115,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       onError(error)
       return toResponse(Errors.internal())
     })
-    .use(connectionRoutes(streams, admission))
+    .use(connectionRoutes(streams, admission, auth))
     .use(alarmRoutes(publisher, available, admission, { timeoutMs: options.bodyTimeoutMs }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.production))

@@ -66,7 +66,7 @@ export const Errors = {
   forbidden: () => new HeraldError('FORBIDDEN', "the token's subject is another user"),
   notFound: (path: string) => new HeraldError('NOT_FOUND', `no route for ${clip(path)}`),
   pathNotCanonical: () =>
-    new HeraldError('NOT_FOUND', 'no route is spelled so: a path with a . or .. segment (also as %2e), a \\ or a # names none'),
+    new HeraldError('NOT_FOUND', 'no route has this path as sent: . and .. segments (also %2e), \\ and # name none'),
   methodNotAllowed: (method: string, path: string, allowed: readonly string[]) =>
     new HeraldError('METHOD_NOT_ALLOWED', `${clip(method)} is not allowed on ${clip(path)}; use ${allowed.join(' or ')}`, {
       allow: allowed.join(', '),

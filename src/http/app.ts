@@ -87,11 +87,8 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     onError,
   }
 
-  // On a socket, Bun's router matches each request target as sent; what it matches nowhere comes
-  // here, and Elysia's own router would then try again on request.url, which the URL parser has
-  // rewritten (`/./connection/x` → `/connection/x`, `/connection/a\b` → `/connection/a/b`). So a
-  // stray is marked and answered 404 (or a CORS preflight): Bun's router alone decides what is
-  // served. (app.handle, in tests, has only Elysia's router and no strays.)
+  // What Bun's router matches nowhere (a stray, see not-allowed.ts) is marked and answered 404 or
+  // a CORS preflight, never by Elysia's own router on request.url's rewrite of its path.
   const strays = new WeakSet<Request>()
   const stray = (request: Request): Response | Promise<Response> => {
     strays.add(request)
@@ -128,11 +125,10 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
         auth,
       }),
     )
-  notAllowed.refuseOtherMethods((method, path) => {
-    app.route(method, path, ({ request }) => {
-      throw notAllowed.answer(request)
-    }, { parse: 'none' })
-  })
+  const refuse = ({ request }: { request: Request }) => {
+    throw notAllowed.answer(request)
+  }
+  notAllowed.refuseOtherMethods((method, path) => void app.route(method, path, refuse, { parse: 'none' }))
 
   return {
     app,

@@ -30,7 +30,8 @@ export function parseUserId(value: unknown, field = 'userId'): string {
  * disagree, the request named no user a path can name.
  */
 export function pathUserId(pathname: string, routed?: string): string {
-  // Elysia also routes `/connection/name/` here: the name is the last non-empty segment.
+  // Elysia's own router (app.handle) also routes `/connection/name/` here: the name is the last
+  // non-empty segment.
   const path = pathname.endsWith('/') ? pathname.slice(0, -1) : pathname
   const raw = path.slice(path.lastIndexOf('/') + 1)
   let userId: string
@@ -108,7 +109,7 @@ function parseMessages(value: unknown): Record<string, string> {
 export type BodyLimits = {
   /** The route's cap: one byte more is a 413, answered at once. */
   maxBytes?: number
-  /** How long the whole body may take to arrive: then a 408 (a body trickled byte by byte would hold the request for days). */
+  /** How long the whole body may take to arrive, then a 408: trickled, it could take days. */
   timeoutMs?: number
 }
 
@@ -166,6 +167,10 @@ async function readBody(request: Request, maxBytes: number, timeoutMs: number): 
     clearTimeout(deadline)
     reader.cancel().catch(() => {})
   }
+  return concat(chunks, size)
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
   const bytes = new Uint8Array(size)
   let at = 0
   for (const chunk of chunks) {

@@ -125,10 +125,12 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
         auth,
       }),
     )
-  const refuse = ({ request }: { request: Request }) => {
-    throw notAllowed.answer(request)
-  }
-  notAllowed.refuseOtherMethods((method, path) => void app.route(method, path, refuse, { parse: 'none' }))
+  notAllowed.refuseOtherMethods((method, path, refuse) => {
+    const handler = ({ request }: { request: Request }) => {
+      throw refuse(request)
+    }
+    app.route(method, path, handler, { parse: 'none' })
+  })
 
   return {
     app,

@@ -5,7 +5,8 @@
 // parser's rewrite of it (`.`/`..`/`%2e` segments resolved, `\` read as `/`, `#` ending the path).
 // So every method a route path lacks is a route of its own that answers 405: Bun's router then
 // takes every request whose path is spelled as a route's, and what it leaves over (a stray) is a
-// path no route has as sent, a 404 whatever request.url says.
+// path no route has as sent, a 404 whatever request.url says. A 405 route checks, too, that
+// request.url still names the path it matched (`PUT /connection/%2e%2e` matches, with `..`).
 import { Errors, type HeraldError } from '../errors'
 
 type Route = { method: string; path: string }
@@ -22,6 +23,29 @@ function pattern(path: string): RegExp {
   return new RegExp(`^${source}$`)
 }
 
+/**
+ * Whether request.url's path is still the one Bun's router matched `path` against: the same
+ * segments, each parameter the value the router read (`/connection/%2e%2e` routes with `..`, and
+ * request.url makes it `/`). Under app.handle there is no router reading to compare with.
+ */
+function asRouted(path: string, request: Request): boolean {
+  const routed = (request as Request & { params?: Record<string, string> }).params
+  const expected = path.split('/')
+  const actual = new URL(request.url).pathname.split('/')
+  if (expected.length !== actual.length) return false
+  return expected.every((part, i) =>
+    part.startsWith(':') ? routed === undefined || decoded(actual[i]!) === routed[part.slice(1)] : part === actual[i],
+  )
+}
+
+function decoded(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
 type Entry = { path: string; pattern: RegExp; registered: Set<string>; allowed: string[] }
 
 export type NotAllowed = {
@@ -30,10 +54,10 @@ export type NotAllowed = {
   /** The answer to a stray, which Bun's router matched nowhere: always a 404. */
   stray(request: Request): HeraldError
   /**
-   * Registers, for each route path, every method it lacks, as a route that answers 405. Call it
-   * once every route is in: the table is fixed then.
+   * Registers, for each route path, every method it lacks, as a route whose handler throws what
+   * `refuse` answers. Call it once every route is in: the table is fixed then.
    */
-  refuseOtherMethods(register: (method: string, path: string) => void): void
+  refuseOtherMethods(register: (method: string, path: string, refuse: (request: Request) => HeraldError) => void): void
 }
 
 export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
@@ -56,25 +80,31 @@ export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
     return { path, entry: table.find((route) => route.pattern.test(path)) }
   }
 
+  /** The answer to a request that reached no handler of its method: 405 with `Allow`, or 404. */
+  function answer(request: Request): HeraldError {
+    const { path, entry } = find(request)
+    if (!entry) return Errors.notFound(path)
+    // The route takes this very method, yet no handler of it took the request: its path was
+    // spelled otherwise and request.url shows it rewritten. "GET is not allowed; use GET" would
+    // be a lie.
+    if (entry.allowed.includes(request.method === 'HEAD' ? 'GET' : request.method)) return Errors.pathNotCanonical()
+    return Errors.methodNotAllowed(request.method, path, entry.allowed)
+  }
+
   return {
-    answer(request) {
-      const { path, entry } = find(request)
-      if (!entry) return Errors.notFound(path)
-      // The route takes this very method, yet no handler of it took the request: its path was
-      // spelled otherwise and request.url shows it rewritten. "GET is not allowed; use GET" would
-      // be a lie.
-      if (entry.allowed.includes(request.method === 'HEAD' ? 'GET' : request.method)) return Errors.pathNotCanonical()
-      return Errors.methodNotAllowed(request.method, path, entry.allowed)
-    },
+    answer,
     stray(request) {
       const { path, entry } = find(request)
       return entry ? Errors.pathNotCanonical() : Errors.notFound(path)
     },
     refuseOtherMethods(register) {
       table = build()
-      for (const { path, registered } of table)
+      for (const { path, registered } of table) {
+        // Bun matched `path` against the target as sent; a 405 is only true of that very path.
+        const refuse = (request: Request) => (asRouted(path, request) ? answer(request) : Errors.pathNotCanonical())
         for (const method of METHODS)
-          if (!registered.has(method) && !(method === 'HEAD' && registered.has('GET'))) register(method, path)
+          if (!registered.has(method) && !(method === 'HEAD' && registered.has('GET'))) register(method, path, refuse)
+      }
     },
   }
 }

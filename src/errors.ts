@@ -13,6 +13,7 @@ export const CODES = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   IDEMPOTENCY_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -32,15 +33,25 @@ export class HeraldError extends Error {
   readonly code: Code
   readonly status: number
   readonly headers: Record<string, string>
+  /**
+   * Set where the client broke the exchange itself (a body cut off, too large, too slow): the
+   * kind of one rate-limited warn line. Other client errors are answered, not logged.
+   */
+  readonly log: string | undefined
 
-  constructor(code: Code, message: string, headers: Record<string, string> = {}) {
+  constructor(code: Code, message: string, headers: Record<string, string> = {}, log?: string) {
     super(message)
     this.name = 'HeraldError'
     this.code = code
     this.status = CODES[code]
     this.headers = headers
+    this.log = log
   }
 }
+
+// Answered before the body was read to its end: the rest is not worth receiving, as Bun's own
+// limit does it.
+const UNREAD_BODY = { connection: 'close' }
 
 export const Errors = {
   invalidLocale: (tag: string, where: string) =>
@@ -51,17 +62,26 @@ export const Errors = {
   invalidJson: (message: string) => new HeraldError('INVALID_JSON', message),
   invalidBody: (field: string, message: string) => new HeraldError('INVALID_BODY', `${field}: ${message}`),
   tooManyLocales: (why: string) => new HeraldError('TOO_MANY_LOCALES', `too many languages: ${why}`),
+  inexactNumber: (path: string, source: string) =>
+    new HeraldError('INVALID_BODY', `${path}: ${clip(source)} cannot be stored exactly (send it as a string)`),
   unauthorized: (message: string) =>
     new HeraldError('UNAUTHORIZED', message, { 'www-authenticate': 'Bearer realm="herald"' }),
   forbidden: () => new HeraldError('FORBIDDEN', "the token's subject is another user"),
   notFound: (path: string) => new HeraldError('NOT_FOUND', `no route for ${clip(path)}`),
+  pathNotCanonical: () =>
+    new HeraldError('NOT_FOUND', 'no route has this path as sent: . and .. segments (also %2e), \\ and # name none'),
   methodNotAllowed: (method: string, path: string, allowed: readonly string[]) =>
     new HeraldError('METHOD_NOT_ALLOWED', `${clip(method)} is not allowed on ${clip(path)}; use ${allowed.join(' or ')}`, {
       allow: allowed.join(', '),
     }),
   idempotencyConflict: (key: string) =>
     new HeraldError('IDEMPOTENCY_CONFLICT', `key '${clip(key)}' was already used for this user with a different alarm`),
-  payloadTooLarge: (limit: number) => new HeraldError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`),
+  bodyCutOff: () =>
+    new HeraldError('INVALID_BODY', 'body: the connection closed before the body was complete', {}, 'bodies cut off'),
+  requestTimeout: (ms: number) =>
+    new HeraldError('REQUEST_TIMEOUT', `the body did not arrive within ${ms} ms`, UNREAD_BODY, 'bodies too slow'),
+  payloadTooLarge: (limit: number) =>
+    new HeraldError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`, UNREAD_BODY, 'bodies too large'),
   unsupportedMediaType: () => new HeraldError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json'),
   rateLimited: (what: string, waitMs: number) =>
     new HeraldError('RATE_LIMITED', `too many ${what}; retry in ${Math.ceil(waitMs / 1000)} s`, {

@@ -1,8 +1,11 @@
 import { describe, expect, test } from 'bun:test'
 import { connect } from 'node:net'
 import { clientAddress } from '../src/http/client-address'
+import { HeraldError } from '../src/errors'
+import { readJson } from '../src/http/input'
 import { createBuckets } from '../src/http/limits'
 import { nextAlarm, ready, testHerald } from './helpers/herald'
+import { parseResponse, rawClient } from './helpers/raw'
 
 describe('token buckets', () => {
   test('allow a burst, then ask to wait until a token refills', () => {
@@ -196,5 +199,112 @@ describe('the publish rate with publishing open (no publish keys): one bucket pe
     const other = () => publishFrom('127.0.0.1', h.url, { 'x-forwarded-for': '198.51.100.1' })
     expect(await statuses([client('10.0.0.1'), client('10.0.0.2'), client('10.0.0.3')])).toEqual([201, 201, 429])
     expect(await statuses([other, other, other])).toEqual([201, 201, 429])
+  })
+})
+
+function captureLog() {
+  const warnings: string[] = []
+  const errors: unknown[][] = []
+  let logged = Promise.withResolvers<void>()
+  const log = {
+    log() {},
+    warn: (...args: unknown[]) => (warnings.push(args.map(String).join(' ')), logged.resolve()),
+    error: (...args: unknown[]) => (errors.push(args), logged.resolve()),
+  }
+  return {
+    log,
+    warnings,
+    errors,
+    /** Resolves at the next line logged (warn or error). */
+    next() {
+      logged = Promise.withResolvers()
+      return logged.promise
+    },
+  }
+}
+
+const PUBLISH_HEAD = 'POST /alarms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n'
+const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`
+
+describe('request bodies', () => {
+  test('a body declared over 1 MiB is a JSON 413 at once, and the connection is closed', async () => {
+    await using h = await testHerald('body_declared')
+    const client = await rawClient(h.url)
+    await client.write(`${PUBLISH_HEAD}Content-Length: ${2 * 1024 * 1024}\r\n\r\n`)
+    const res = parseResponse(await client.closed)
+    expect(res.status).toBe(413)
+    expect(res.headers.connection).toBe('close')
+    expect(JSON.parse(res.body).error.code).toBe('PAYLOAD_TOO_LARGE')
+    const [row] = await h.db.sql`select count(*)::int as n from alarms`
+    expect(row!.n).toBe(0)
+  })
+
+  test('a chunked body (no Content-Length) is a JSON 413 once it passes the cap, however much more the client has', async () => {
+    await using h = await testHerald('body_chunked')
+    const client = await rawClient(h.url)
+    await client.write(`${PUBLISH_HEAD}Transfer-Encoding: chunked\r\n\r\n${chunk('{"userId":"u","messages":{"ko":"x"},"data":{"blob":"')}`)
+    // Up to 2 MiB (bounded), 16 KiB at a time, until the server answers.
+    for (let i = 0; i < 128 && !client.answered; i++) await client.write(chunk('x'.repeat(16 * 1024)))
+    const res = parseResponse(await client.closed)
+    expect(res.status).toBe(413)
+    expect(JSON.parse(res.body).error).toEqual({ code: 'PAYLOAD_TOO_LARGE', message: 'request body is larger than 65536 bytes' })
+  })
+
+  test('readJson stops reading at the first chunk past the cap: the body is never buffered whole', async () => {
+    let pulls = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulls++
+        if (pulls > 1000) return controller.close() // 1 MB at most: the bound of this test, not of readJson
+        controller.enqueue(new Uint8Array(1024).fill(0x20))
+      },
+    })
+    const request = new Request('http://localhost/alarms', { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    const error = await readJson(request, { maxBytes: 10 * 1024 }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(HeraldError)
+    expect((error as HeraldError).code).toBe('PAYLOAD_TOO_LARGE')
+    expect(pulls).toBeLessThan(16)
+  })
+
+  test('a body that stops arriving is a JSON 408 REQUEST_TIMEOUT after the body timeout, logged as one warn line', async () => {
+    const capture = captureLog()
+    await using h = await testHerald('body_slow', { bodyTimeoutMs: 300, log: capture.log })
+    const client = await rawClient(h.url)
+    await client.write(`${PUBLISH_HEAD}Content-Length: 100\r\n\r\n{"userId":`)
+    const res = parseResponse(await client.closed)
+    expect(res.status).toBe(408)
+    expect(res.headers.connection).toBe('close')
+    expect(JSON.parse(res.body).error).toEqual({ code: 'REQUEST_TIMEOUT', message: 'the body did not arrive within 300 ms' })
+    const lines = capture.warnings.filter((line) => line.includes('/alarms'))
+    expect(lines).toEqual([expect.stringMatching(/^herald: POST \/alarms from 127\.0\.0\.1: the body did not arrive within 300 ms$/)])
+    expect(capture.errors).toEqual([])
+  }, 5_000)
+
+  test('a client that drops the connection mid-body costs one warn line: no error, no stack trace', async () => {
+    const capture = captureLog()
+    await using h = await testHerald('body_cut', { log: capture.log })
+    const client = await rawClient(h.url)
+    const logged = capture.next()
+    await client.write(`${PUBLISH_HEAD}Content-Length: 1000\r\n\r\n{"userId":`)
+    client.end()
+    await logged
+    expect(capture.errors).toEqual([])
+    // The peer's address is gone with its socket.
+    expect(capture.warnings.at(-1)).toMatch(/^herald: POST \/alarms( from [\d.]+)?: body: the connection closed before the body was complete$/)
+  })
+
+  test('a flood of oversized bodies logs at most 10 lines a minute, then says the rest are not logged', async () => {
+    const capture = captureLog()
+    await using h = await testHerald('body_flood', { log: capture.log, publishRate: 0 })
+    for (let i = 0; i < 15; i++) {
+      const client = await rawClient(h.url)
+      await client.write(`${PUBLISH_HEAD}Transfer-Encoding: chunked\r\n\r\n`)
+      for (let j = 0; j < 96 && !client.answered; j++) await client.write(chunk('x'.repeat(16 * 1024)))
+      expect(parseResponse(await client.closed).status).toBe(413)
+    }
+    expect(capture.errors).toEqual([])
+    const lines = capture.warnings.filter((line) => line.includes('bytes') || line.includes('bodies too large'))
+    expect(lines.length).toBe(11)
+    expect(lines.at(-1)).toBe("herald: more than 10 bodies too large in a minute; the rest of this minute's are not logged")
   })
 })

@@ -110,11 +110,16 @@ describe('POST /alarms', () => {
     ['an empty userId', { ...reservation, userId: '' }, 400, 'INVALID_USER_ID', 'userId'],
     ['a userId over 200 characters', { ...reservation, userId: 'u'.repeat(201) }, 400, 'INVALID_USER_ID', 'userId'],
     ['a userId with a control character', { ...reservation, userId: 'a\nb' }, 400, 'INVALID_USER_ID', 'userId'],
+    ['the userId . (no path can name it)', { ...reservation, userId: '.' }, 400, 'INVALID_USER_ID', 'userId'],
+    ['the userId ..', { ...reservation, userId: '..' }, 400, 'INVALID_USER_ID', 'userId'],
     ['data that is not an object', { ...reservation, data: [1] }, 400, 'INVALID_BODY', 'data'],
     ['data holding NUL', { ...reservation, data: { a: 'x\u0000' } }, 400, 'INVALID_BODY', 'data.a'],
     ['data nested too deep', { ...reservation, data: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) }, 400, 'INVALID_BODY', 'data'],
     ['a key that is not a string', { ...reservation, key: 7 }, 400, 'INVALID_BODY', 'key'],
     ['an empty key', { ...reservation, key: '' }, 400, 'INVALID_BODY', 'key'],
+    ['a key holding NUL', { ...reservation, key: 'a\u0000b' }, 400, 'INVALID_BODY', 'key'],
+    ['a key with a lone high surrogate', { ...reservation, key: 'a\ud800b' }, 400, 'INVALID_BODY', 'key'],
+    ['a key with a lone low surrogate', { ...reservation, key: 'a\udc00b' }, 400, 'INVALID_BODY', 'key'],
     ['a JSON array body', [reservation], 400, 'INVALID_BODY', 'body'],
     ['a JSON null body', null, 400, 'INVALID_BODY', 'body'],
   ]
@@ -128,6 +133,44 @@ describe('POST /alarms', () => {
     expect(json.error.code).toBe(code)
     expect(json.error.message).toContain(named)
     expect(await counts()).toEqual(before)
+  })
+
+  test('keys differing only in lone surrogates do not collide: both are refused, nothing is stored', async () => {
+    // PostgreSQL's UTF-8 cannot hold a lone surrogate: the driver would store U+FFFD for each, and
+    // the second key would find the first alarm.
+    const before = await counts()
+    for (const key of ['a\ud800b', 'a\udbffb']) {
+      const res = await h.publish({ ...reservation, userId: 'surrogate-keys', key })
+      expect(res.status).toBe(400)
+      expect((await res.json()).error).toMatchObject({ code: 'INVALID_BODY', message: expect.stringContaining('key') })
+    }
+    expect(await counts()).toEqual(before)
+  })
+
+  const rawBody = (data: string) => `{"userId":"numbers","messages":{"ko":"x"},"data":${data}}`
+
+  test.each([
+    ['an integer beyond 2^53', '{"n":12345678901234567890}', 'data.n', '12345678901234567890'],
+    ['a number beyond double range', '{"n":1e309}', 'data.n', '1e309'],
+    ['a negative one', '{"n":-1e309}', 'data.n', '-1e309'],
+    ['one too small to be anything but 0', '{"n":1e-400}', 'data.n', '1e-400'],
+    ['more digits than a double keeps', '{"a":[1,{"b":0.10000000000000000001}]}', 'data.a[1].b', '0.10000000000000000001'],
+  ])('refuses %s in data with 400 INVALID_BODY naming the path and the number, storing nothing', async (_, data, path, number) => {
+    const before = await counts()
+    const res = await h.publish(rawBody(data))
+    expect(res.status).toBe(400)
+    const { error } = await res.json()
+    expect(error.code).toBe('INVALID_BODY')
+    expect(error.message).toContain(`${path}: ${number} cannot be stored exactly`)
+    expect(await counts()).toEqual(before)
+  })
+
+  test('stores numbers a double holds exactly by value: 1.0 as 1, 1e2 as 100, -0 as 0', async () => {
+    const res = await h.publish(rawBody('{"a":1.0,"b":1e2,"c":-0,"d":0.1,"e":5e-324,"f":1e21,"g":-12.50,"h":123e-20}'))
+    expect(res.status).toBe(201)
+    const { id } = await res.json()
+    const [row] = await h.db.sql`select data::text as data from alarms where id = ${id}`
+    expect(JSON.parse(row!.data)).toEqual({ a: 1, b: 100, c: 0, d: 0.1, e: 5e-324, f: 1e21, g: -12.5, h: 1.23e-18 })
   })
 
   test('rejects invalid JSON with 400 INVALID_JSON', async () => {

@@ -4,6 +4,7 @@ import { Elysia, NotFoundError } from 'elysia'
 import { configWarnings, type Config } from '../config'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
+import { createLimitedLog } from '../log'
 import { createSignals, type Signals } from '../signals/signals'
 import { alarmReads, knownLocales, rememberLocales } from '../store/alarms'
 import { createChannels } from '../store/channels'
@@ -49,12 +50,15 @@ export type HeraldOptions = Config & {
   channel?: string
   /** How often Redis must answer a PING; a silent network is noticed after this long (tests shorten it). */
   redisPingMs?: number
+  /** How long a request body may take to arrive (tests shorten it). */
+  bodyTimeoutMs?: number
   log?: Pick<Console, 'error' | 'warn'>
 }
 
 export async function createHerald(sql: Sql, options: HeraldOptions): Promise<Herald> {
   const log = options.log ?? console
   const onError = (error: unknown) => log.error('herald:', error)
+  const clientLog = createLimitedLog(log)
   const auth = await createAuth(options)
   for (const warning of configWarnings(options)) log.warn(`herald: ${warning}`)
   warnIfOpen(auth, options, log)
@@ -89,20 +93,33 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     onError,
   }
 
-  const app = new Elysia()
+  // What Bun's router matches nowhere (a stray, see not-allowed.ts) is marked and answered 404 or
+  // a CORS preflight, never by Elysia's own router on request.url's rewrite of its path.
+  const strays = new WeakSet<Request>()
+  const stray = (request: Request): Response | Promise<Response> => {
+    strays.add(request)
+    return app.fetch(request)
+  }
+  const app = new Elysia({ serve: { routes: { '/*': stray } } })
   const notAllowed = createNotAllowed(() => app.routes)
   app
     .onRequest(({ request }) => checkHeaderSize(request))
     .use(corsRoutes(options.corsOrigins))
-    .onError(({ error, request }) => {
-      if (error instanceof HeraldError) return toResponse(error)
-      if (error instanceof NotFoundError) return toResponse(notAllowed(request))
+    .onRequest(({ request }) => {
+      if (strays.has(request)) throw notAllowed.stray(request)
+    })
+    .onError(({ error, request, server }) => {
+      if (error instanceof HeraldError) {
+        if (error.log) clientLog.warn(error.log, describeFault(error, request, server?.requestIP(request)?.address))
+        return toResponse(error)
+      }
+      if (error instanceof NotFoundError) return toResponse(notAllowed.answer(request))
       if (isUnreachable(error)) return toResponse(Errors.unavailable())
       onError(error)
       return toResponse(Errors.internal())
     })
-    .use(connectionRoutes(streams, admission))
-    .use(alarmRoutes(publisher, available, admission))
+    .use(connectionRoutes(streams, admission, auth))
+    .use(alarmRoutes(publisher, available, admission, { timeoutMs: options.bodyTimeoutMs }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
     .use(
@@ -114,6 +131,12 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
         auth,
       }),
     )
+  notAllowed.refuseOtherMethods((method, path, refuse) => {
+    const handler = ({ request }: { request: Request }) => {
+      throw refuse(request)
+    }
+    app.route(method, path, handler, { parse: 'none' })
+  })
 
   return {
     app,
@@ -134,6 +157,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       await signals.stop()
     },
   }
+}
+
+/** One line: what the client did, where, from where. */
+function describeFault(error: HeraldError, request: Request, address: string | undefined): string {
+  return `${request.method} ${new URL(request.url).pathname}${address ? ` from ${address}` : ''}: ${error.message}`
 }
 
 function warnIfOpen(auth: Auth, options: HeraldOptions, log: Pick<Console, 'warn'>) {

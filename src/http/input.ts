@@ -1,7 +1,7 @@
 // Validation at the boundary: every client value is checked here, with an error naming the field,
-// before anything reaches the store or the stream. Pure: no I/O.
+// before anything reaches the store or the stream. No I/O but reading the request's body.
 import type { NewAlarm } from '../store/alarms'
-import { Errors } from '../errors'
+import { Errors, HeraldError } from '../errors'
 import { canonicalLocale } from '../locale'
 
 export const MAX_USER_ID = 200
@@ -19,22 +19,31 @@ export function parseUserId(value: unknown, field = 'userId'): string {
   if (value.length > MAX_USER_ID) throw Errors.invalidUserId(`must be at most ${MAX_USER_ID} characters`)
   if (CONTROL.test(value)) throw Errors.invalidUserId('must not contain control characters')
   if (!value.isWellFormed()) throw Errors.invalidUserId('must be well-formed Unicode')
+  // No URL can name them: /connection/. and /connection/%2e are dot segments, never a user.
+  if (value === '.' || value === '..') throw Errors.invalidUserId('must not be . or ..')
   return value
 }
 
 /**
- * The userId as the client sent it: decoded strictly from the raw path, because a lenient router
- * hands on malformed escapes (`%E0%A4%A`) or invalid UTF-8 as if they were names.
+ * The userId as the client sent it: decoded strictly from the path, because a lenient router
+ * hands on malformed escapes (`%E0%A4%A`) or invalid UTF-8 as if they were names. `routed` is the
+ * router's reading of the target as sent; the path here is request.url's, which the URL parser has
+ * rewritten (`/connection/%2e` → `/connection/`, `a\b` → `a/b`, `x#y` → `x`): when the two
+ * disagree, the request named no user a path can name.
  */
-export function pathUserId(pathname: string): string {
-  // Elysia also routes `/connection/name/` here: the name is the last non-empty segment.
+export function pathUserId(pathname: string, routed?: string): string {
+  // Elysia's own router (app.handle) also routes `/connection/name/` here: the name is the last
+  // non-empty segment.
   const path = pathname.endsWith('/') ? pathname.slice(0, -1) : pathname
   const raw = path.slice(path.lastIndexOf('/') + 1)
+  let userId: string
   try {
-    return decodeURIComponent(raw)
+    userId = decodeURIComponent(raw)
   } catch {
     throw Errors.invalidUserId('is not valid percent-encoded UTF-8')
   }
+  if (routed !== undefined && routed !== userId) throw Errors.pathNotCanonical()
+  return userId
 }
 
 /** An SSE event id, as `Last-Event-ID` or `since` carries it: the seq of the last alarm seen. */
@@ -61,10 +70,23 @@ export function parsePublishBody(body: unknown): NewAlarm {
   const data = body.data ?? {}
   if (!isPlainObject(data)) throw Errors.invalidBody('data', 'must be a JSON object')
   checkJsonValue(data, 'data', 0)
-  const key = body.key
-  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY))
-    throw Errors.invalidBody('key', `must be a string of 1 to ${MAX_KEY} characters`)
+  const key = parseKey(body.key)
   return { userId, messages, data, ...(key !== undefined ? { key } : {}) }
+}
+
+function parseKey(key: unknown): string | undefined {
+  if (key === undefined) return undefined
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY)
+    throw Errors.invalidBody('key', `must be a string of 1 to ${MAX_KEY} characters`)
+  // A key is compared as stored: one PostgreSQL would change (U+FFFD for a lone surrogate) could
+  // match another client's key, one it refuses (NUL) would be a 500.
+  if (!storable(key)) throw Errors.invalidBody('key', 'must be well-formed Unicode without NUL')
+  return key
+}
+
+/** PostgreSQL text holds it exactly: no NUL (refused), no lone surrogate (UTF-8 has none). */
+function storable(text: string): boolean {
+  return text.isWellFormed() && !text.includes('\0')
 }
 
 function parseMessages(value: unknown): Record<string, string> {
@@ -82,33 +104,142 @@ function parseMessages(value: unknown): Record<string, string> {
     if (text.length === 0) throw Errors.invalidBody(`messages.${raw}`, 'must not be empty')
     if (text.length > MAX_MESSAGE)
       throw Errors.invalidBody(`messages.${raw}`, `must be at most ${MAX_MESSAGE} characters`)
-    if (!text.isWellFormed()) throw Errors.invalidBody(`messages.${raw}`, 'must be well-formed Unicode')
-    if (text.includes('\0')) throw Errors.invalidBody(`messages.${raw}`, 'must not contain NUL')
+    if (!storable(text)) throw Errors.invalidBody(`messages.${raw}`, 'must be well-formed Unicode without NUL')
     out[locale] = text
   }
   if (Object.keys(out).length === 0) throw Errors.invalidBody('messages', 'must hold at least one locale')
   return out
 }
 
-/** Reads a JSON body of at most `limit` bytes. */
-export async function readJson(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
+export type BodyLimits = {
+  /** The route's cap: one byte more is a 413, answered at once. */
+  maxBytes?: number
+  /** How long the whole body may take to arrive, then a 408: trickled, it could take days. */
+  timeoutMs?: number
+}
+
+export const BODY_TIMEOUT_MS = 10_000
+
+/** Reads a JSON body within the route's limits. */
+export async function readJson(
+  request: Request,
+  { maxBytes = MAX_BODY_BYTES, timeoutMs = BODY_TIMEOUT_MS }: BodyLimits = {},
+): Promise<unknown> {
   const type = request.headers.get('content-type') ?? ''
   if (!/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) throw Errors.unsupportedMediaType()
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (declared > limit) throw Errors.payloadTooLarge(limit)
-  const bytes = await request.arrayBuffer()
-  if (bytes.byteLength > limit) throw Errors.payloadTooLarge(limit)
+  const bytes = await readBody(request, maxBytes, timeoutMs)
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
     throw Errors.invalidJson('body is not valid UTF-8')
   }
+  return parseExactly(text)
+}
+
+/**
+ * The body's bytes as they arrive, counted: refused as soon as they pass `maxBytes` (at once when
+ * Content-Length says so), never buffered whole first, and never waited for longer than `timeoutMs`.
+ */
+async function readBody(request: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared > maxBytes) throw Errors.payloadTooLarge(maxBytes)
+  if (!request.body) return new Uint8Array(0)
+  const reader = request.body.getReader()
+  let late = false
+  // Cancelling ends the pending read, so the loop below sees the deadline without a race per chunk.
+  const deadline = setTimeout(() => {
+    late = true
+    reader.cancel().catch(() => {})
+  }, timeoutMs)
+  const chunks: Uint8Array[] = []
+  let size = 0
   try {
-    return JSON.parse(text)
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (late) throw Errors.requestTimeout(timeoutMs)
+      if (done) break
+      size += value.byteLength
+      if (size > maxBytes) throw Errors.payloadTooLarge(maxBytes)
+      chunks.push(value)
+    }
+  } catch (error) {
+    if (late) throw Errors.requestTimeout(timeoutMs)
+    if (error instanceof HeraldError) throw error
+    // The client went away mid-body, or Bun's idle timeout cut it: nobody is left to answer.
+    throw Errors.bodyCutOff()
+  } finally {
+    clearTimeout(deadline)
+    reader.cancel().catch(() => {})
+  }
+  return concat(chunks, size)
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return bytes
+}
+
+type Inexact = { holder: unknown; key: string; source: string }
+
+/**
+ * JSON.parse, refusing any number a double cannot hold exactly (`12345678901234567890`, `1e309`):
+ * it would be stored changed without a word. The number's own text comes from the reviver's
+ * `context.source` (the JSON.parse source text access proposal, in JavaScriptCore).
+ */
+function parseExactly(text: string): unknown {
+  let inexact: Inexact | undefined
+  let value: unknown
+  try {
+    // A reviver makes JSON.parse several times slower. A number without an exponent and with at
+    // most 15 significant digits always survives a double, so without a longer run of digits (or
+    // an `e` after a digit) anywhere in the text, no number can change.
+    if (!/[\d.]{16}|\d[eE]/.test(text)) return JSON.parse(text)
+    value = JSON.parse(text, function (this: unknown, key: string, value: unknown, context?: { source?: string }) {
+      if (typeof value === 'number' && !inexact && context?.source !== undefined && !sameNumber(context.source, value))
+        inexact = { holder: this, key, source: context.source }
+      return value
+    })
   } catch (error) {
     throw Errors.invalidJson(`body is not valid JSON: ${(error as Error).message}`)
   }
+  if (inexact) throw Errors.inexactNumber(pathTo(value, inexact) ?? 'body', inexact.source)
+  return value
+}
+
+/** Whether a JSON number's text denotes exactly the double it was read as (`1.0` and `1e0` do). */
+function sameNumber(source: string, value: number): boolean {
+  return source === String(value) || decimal(source) === decimal(String(value))
+}
+
+/** A number's text as `<sign><digits without leading or trailing zeros>e<exponent>`; Infinity → undefined. */
+function decimal(text: string): string | undefined {
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text)
+  if (!match) return undefined
+  const [, sign, int, frac = '', exp = '0'] = match
+  const digits = (int! + frac).replace(/^0+/, '')
+  if (digits === '') return '0' // -0 is 0 to every store
+  const significant = digits.replace(/0+$/, '')
+  const exponent = BigInt(exp) - BigInt(frac.length) + BigInt(digits.length - significant.length)
+  return `${sign}${significant}e${exponent}`
+}
+
+/** Where in the parsed body the number sits, as messages name fields: `data.a[1].b`. */
+function pathTo(value: unknown, inexact: Inexact, path = ''): string | undefined {
+  const { holder, key } = inexact
+  const step = (name: string, array: boolean) => (array ? `${path}[${name}]` : path ? `${path}.${name}` : name)
+  if (value === holder) return step(key, Array.isArray(holder))
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [name, item] of Object.entries(value)) {
+    const found = pathTo(item, inexact, step(name, Array.isArray(value)))
+    if (found) return found
+  }
+  return undefined
 }
 
 const MAX_DEPTH = 32
@@ -117,8 +248,7 @@ const MAX_DEPTH = 32
 function checkJsonValue(value: unknown, path: string, depth: number): void {
   if (depth > MAX_DEPTH) throw Errors.invalidBody(path, `nests deeper than ${MAX_DEPTH} levels`)
   if (typeof value === 'string') {
-    if (!value.isWellFormed() || value.includes('\0'))
-      throw Errors.invalidBody(path, 'holds a string with NUL or unpaired surrogates')
+    if (!storable(value)) throw Errors.invalidBody(path, 'holds a string with NUL or unpaired surrogates')
   } else if (Array.isArray(value)) {
     value.forEach((item, i) => checkJsonValue(item, `${path}[${i}]`, depth + 1))
   } else if (isPlainObject(value)) {

@@ -44,7 +44,11 @@ export async function startServer(
     // Streams opt out of the idle timeout one by one (server.timeout(req, 0)); other requests
     // keep a short one, so idle keep-alive sockets don't pile up.
     idleTimeout: 30,
-    maxRequestBodySize: 1024 * 1024,
+    // Bun's own cap answers 413 with an empty body before Herald sees the request, and its error
+    // reaches the handler as an internal one. Every route that reads a body caps it itself
+    // (readJson: JSON 413 as soon as the cap is passed), and a body no route reads is discarded
+    // by Bun as it comes, never buffered: so Bun's cap stays out of the way.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   })
   const server = herald.app.server!
   const url = `http://${server.hostname === '0.0.0.0' ? '127.0.0.1' : server.hostname}:${server.port}`

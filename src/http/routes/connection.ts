@@ -3,6 +3,7 @@ import { Elysia } from 'elysia'
 import { pathUserId, resumeCursor, parseUserId } from '../input'
 import { parseAcceptLanguage, parseLangParam, streamLanguage } from '../../locale'
 import type { Admission } from '../admission'
+import type { Auth } from '../auth'
 import { openAlarmStream, type StreamContext } from '../../stream/stream'
 
 const STREAM_HEADERS = {
@@ -13,18 +14,42 @@ const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 }
 
-export function connectionRoutes(ctx: StreamContext, admission: Admission) {
-  return new Elysia({ name: 'connection' }).get('/connection/:userId', async ({ request, server }) => {
-    const url = new URL(request.url)
-    const userId = parseUserId(pathUserId(url.pathname))
-    const lang = url.searchParams.get('lang')
-    const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
-    const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
-    const { expiresAt } = await admission.admitStream(request, url, userId)
-    const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
-    // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
-    server?.timeout(request, 0)
-    const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt })
-    return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
-  })
+/** The userId Bun's router read from the request target as sent (absent under app.handle). */
+function routedUserId(request: Request): string | undefined {
+  return (request as Request & { params?: Record<string, string> }).params?.userId
+}
+
+/** What a stream request asks for, checked: every error here is the client's. */
+function readStreamRequest(request: Request) {
+  const url = new URL(request.url)
+  const userId = parseUserId(pathUserId(url.pathname, routedUserId(request)))
+  const lang = url.searchParams.get('lang')
+  const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
+  const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
+  return { url, userId, requested, since }
+}
+
+export function connectionRoutes(ctx: StreamContext, admission: Admission, auth: Pick<Auth, 'verifySubscriber'>) {
+  return new Elysia({ name: 'connection' })
+    .get('/connection/:userId', async ({ request, server }) => {
+      const { url, userId, requested, since } = readStreamRequest(request)
+      const { expiresAt } = await admission.admitStream(request, url, userId)
+      const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
+      // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
+      server?.timeout(request, 0)
+      const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt })
+      return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
+    })
+    // HEAD answers what GET would, without what GET does: Bun would run the GET handler, whose
+    // stream supersedes the user's live one. So the request is checked and the token verified, but
+    // no stream is opened, and no stream slot or reconnect token is taken.
+    .head('/connection/:userId', async ({ request }) => {
+      const { url, userId, requested } = readStreamRequest(request)
+      await auth.verifySubscriber(request, url, userId)
+      const { locale } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
+      // Chunked, as the stream's GET is: without it Bun would send `content-length: 0`.
+      return new Response(null, {
+        headers: { ...STREAM_HEADERS, 'content-language': locale, 'transfer-encoding': 'chunked' },
+      })
+    })
 }

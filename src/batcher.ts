@@ -5,16 +5,28 @@ export type BatchStats = { queries: number; requests: number }
 
 type Pending<Req, Res> = { request: Req; resolve(result: Res): void; reject(error: unknown): void }
 
-export type BatcherOptions = { maxBatch: number; maxInFlight: number; stats: BatchStats }
+export type BatcherOptions<Req> = {
+  maxBatch: number
+  maxInFlight: number
+  stats: BatchStats
+  /**
+   * Requests of one key never run in two calls at once: while a call holds a key, the key's later
+   * requests wait (in order) for the next call. Publishes use the user: two batches of this
+   * process never contend for one user's row in the database.
+   */
+  keyOf?: (request: Req) => string
+}
 
 /** Runs `run` once for every request submitted in the same turn; `run` answers in request order. */
 export function createBatcher<Req, Res>(
   run: (batch: Req[]) => Promise<Res[]>,
-  { maxBatch, maxInFlight, stats }: BatcherOptions,
+  { maxBatch, maxInFlight, stats, keyOf }: BatcherOptions<Req>,
 ) {
   let queue: Pending<Req, Res>[] = []
   let scheduled = false
   let inFlight = 0
+  /** Keys held by calls in flight (one call at most each). */
+  const held = new Set<string>()
 
   function schedule() {
     if (scheduled || queue.length === 0 || inFlight >= maxInFlight) return
@@ -26,22 +38,43 @@ export function createBatcher<Req, Res>(
   function flush() {
     scheduled = false
     while (queue.length > 0 && inFlight < maxInFlight) {
-      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
-      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
+      const batch = keyOf ? takeFree(keyOf) : take()
+      if (batch.length === 0) return // every queued key is held: the calls holding them schedule again
       execute(batch)
     }
+  }
+
+  function take(): Pending<Req, Res>[] {
+    const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch)
+    queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch)
+    return batch
+  }
+
+  /** The first `maxBatch` requests whose key no call holds; the rest keep their places. */
+  function takeFree(key: (request: Req) => string): Pending<Req, Res>[] {
+    const batch: Pending<Req, Res>[] = []
+    const rest: Pending<Req, Res>[] = []
+    for (const pending of queue) {
+      if (batch.length < maxBatch && !held.has(key(pending.request))) batch.push(pending)
+      else rest.push(pending)
+    }
+    queue = rest
+    return batch
   }
 
   async function execute(batch: Pending<Req, Res>[]) {
     inFlight++
     stats.queries++
     stats.requests += batch.length
+    const keys = keyOf ? [...new Set(batch.map((pending) => keyOf(pending.request)))] : []
+    for (const key of keys) held.add(key)
     try {
       const results = await run(batch.map((pending) => pending.request))
       batch.forEach((pending, i) => pending.resolve(results[i]!))
     } catch (error) {
       for (const pending of batch) pending.reject(error)
     } finally {
+      for (const key of keys) held.delete(key)
       inFlight--
       schedule()
     }

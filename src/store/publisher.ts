@@ -2,10 +2,12 @@
 // the application), because a commit waits for the disk and the disk, not the CPU, bounds a
 // lone publish. An alarm that fails in a batch is retried alone, so one bad alarm fails only itself.
 //
-// Two lanes. The fast lane never waits for a user's counter row: a user whose row another
-// transaction holds (a long direct writer, or a concurrent batch) is left out of the batch and
-// goes to the slow lane, which waits for that row — a bounded time, on few connections — so one
-// stuck user cannot hold the fast lane's statements and stall everybody else's publishes.
+// Two lanes. The fast lane never waits for a user's counter row: two of its batches never carry
+// one user at once (the batcher keeps them apart), and a user whose row another transaction holds
+// (another instance's batch, a direct writer) is left out of the batch. Such an alarm tries the
+// fast lane again a few times (another instance's commit takes milliseconds), then goes to the
+// slow lane, which waits for the row — a bounded time, on few connections — so one stuck user
+// cannot hold the fast lane's statements and stall everybody else's publishes.
 import { createBatcher, type BatchStats } from '../batcher'
 import { Errors } from '../errors'
 import { catchUpAlarmIds, findByKey, insertAlarms, type Inserted, type NewAlarm, type PublishedAlarm } from './alarms'
@@ -55,6 +57,8 @@ const LOCK_NOT_AVAILABLE = '55P03'
  * of the same user (an index entry not yet committed), normally a commit's few milliseconds.
  */
 const FAST_LOCK_WAIT_MS = 100
+/** A busy user's alarm tries the fast lane again after these pauses, before it waits in the slow lane. */
+const FAST_RETRY_MS = [2, 8, 32]
 const QUERY_CANCELED = '57014'
 const UNIQUE_VIOLATION = '23505'
 
@@ -104,7 +108,7 @@ export function createPublisher(
         return Promise.all(batch.map((alarm) => attempt(alarm, options)))
       }
     },
-    { maxBatch, maxInFlight, stats },
+    { maxBatch, maxInFlight, stats, keyOf: (alarm) => alarm.userId },
   )
 
   // The slow lane: one statement per alarm, waiting for its user's row, few at once (`maxWaiting`).
@@ -123,6 +127,11 @@ export function createPublisher(
   async function store(alarm: NewAlarm): Promise<Inserted> {
     const entered = performance.now()
     let outcome = await fast.submit(alarm)
+    for (const pause of FAST_RETRY_MS) {
+      if (!isBusy(outcome) || canceled) break
+      await Bun.sleep(pause)
+      outcome = await fast.submit(alarm)
+    }
     if (isBusy(outcome)) outcome = await slow.submit({ alarm, deadline: entered + lockTimeoutMs })
     if ('error' in outcome) throw explain(outcome.error)
     return outcome.inserted

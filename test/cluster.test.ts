@@ -145,7 +145,7 @@ function resumingClient(url: string, userId: string, offlineUntil: Promise<void>
             const stream = client.streams.length - 1
             client.received.push({ seq: alarm.seq, round: alarm.data.round, stream })
             lastEventId = event.id!
-          } else {
+          } else if (event.event !== 'badge') {
             client.problems.push(`unexpected event: ${event.raw}`)
             return
           }

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import { boundedCache, createAvailable, streamLanguage } from '../src/locale'
-import type { AlarmReads, AlarmRow, FetchRequest } from '../src/store/alarms'
+import type { AlarmRow, FetchRequest, LogReads, Page } from '../src/store/alarms'
 import { createFetcher } from '../src/stream/fetcher'
 import { createLive } from '../src/stream/live'
 import { openAlarmStream } from '../src/stream/stream'
@@ -205,15 +205,15 @@ test('11. a writer cannot choose alarm ids; one that forces its own does not bre
 test('13. a wake-up that comes while an empty fetch runs is not left for the next tick', async () => {
   // A stream over a fetcher whose queries the test answers by hand, and a heartbeat an hour away:
   // only the stream's own logic can make the second fetch happen.
-  const queries: { requests: FetchRequest[]; answer(rows: AlarmRow[][]): void }[] = []
+  const queries: { requests: FetchRequest[]; answer(pages: Page[]): void }[] = []
   const asked: (() => void)[] = []
-  const reads: AlarmReads = {
+  const reads: LogReads = {
     fetchAfter: (requests) =>
       new Promise((resolve) => {
         queries.push({ requests, answer: resolve })
         asked.shift()?.()
       }),
-    latestSeqs: async (users) => new Map(users.map((user) => [user, 0])),
+    positions: async (users) => new Map(users.map((user) => [user, { seq: 0, badge: { unread: 0, unseen: 0 } }])),
   }
   const nextQuery = () => new Promise<void>((resolve) => asked.push(resolve))
   const live = createLive({ heartbeatMs: 3_600_000 })
@@ -229,10 +229,10 @@ test('13. a wake-up that comes while an empty fetch runs is not left for the nex
     await asking
     asking = nextQuery()
     live.wake(['racer']) // arrives while the first fetch is still out
-    queries[0]!.answer([[]]) // …which finds nothing
+    queries[0]!.answer([{ entries: [], badge: { unread: 0, unseen: 0 } }]) // …which finds nothing
     await asking // the second fetch happens now, not at the next tick
-    const row: AlarmRow = { id: 1, seq: 1, locales: ['ko'], messages: ['늦지 않게'], dataJson: '{}', createdAt: new Date().toISOString() }
-    queries[1]!.answer([[row]])
+    const row: AlarmRow = { kind: 'alarm', id: 1, seq: 1, locales: ['ko'], messages: ['늦지 않게'], dataJson: '{}', createdAt: new Date().toISOString() }
+    queries[1]!.answer([{ entries: [row], badge: { unread: 1, unseen: 1 } }])
     expect((await nextAlarm(sub)).message).toBe('늦지 않게')
   } finally {
     await sub.cancel()

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { alarmFrame, HEARTBEAT, openFrame, readyFrame, SUPERSEDED } from '../src/stream/render'
+import { alarmFrame, HEARTBEAT, openFrame, readyFrame, SUPERSEDED, badgeFrame, stateFrame } from '../src/stream/render'
 import { comment, frame } from '../src/stream/sse'
 import type { AlarmRow } from '../src/store/alarms'
 
@@ -42,6 +42,7 @@ describe('frame', () => {
 
 describe('Herald frames', () => {
   const row: AlarmRow = {
+    kind: 'alarm',
     id: 42,
     seq: 3,
     locales: ['en-us', 'ja', 'ko'],
@@ -54,10 +55,23 @@ describe('Herald frames', () => {
     expect(text(openFrame(2000))).toBe('retry: 2000\n: herald\n\n')
   })
 
-  test('ready names user, locale, generation and the seq it starts after, with no id', () => {
-    expect(text(readyFrame('tiaz', 'ko', 3, 41))).toBe(
-      'event: ready\ndata: {"userId":"tiaz","locale":"ko","generation":3,"since":41}\n\n',
+  test('ready names user, locale, generation, the seq it starts after and the badge, with no id', () => {
+    expect(text(readyFrame('tiaz', 'ko', 3, 41, { unread: 2, unseen: 5 }))).toBe(
+      'event: ready\ndata: {"userId":"tiaz","locale":"ko","generation":3,"since":41,"badge":{"unread":2,"unseen":5}}\n\n',
     )
+  })
+
+  test('a state change carries its seq as id, with ids or upTo', () => {
+    expect(text(stateFrame({ kind: 'state', seq: 9, change: 'read', ids: [41, 42] }))).toBe(
+      'id: 9\nevent: state\ndata: {"seq":9,"change":"read","ids":[41,42]}\n\n',
+    )
+    expect(text(stateFrame({ kind: 'state', seq: 10, change: 'seen', upTo: 812 }))).toBe(
+      'id: 10\nevent: state\ndata: {"seq":10,"change":"seen","upTo":812}\n\n',
+    )
+  })
+
+  test('the badge has no id: it never moves the resume point', () => {
+    expect(text(badgeFrame({ unread: 0, unseen: 3 }))).toBe('event: badge\ndata: {"unread":0,"unseen":3}\n\n')
   })
 
   test('an alarm frame carries seq as id and the chosen text, canonical locale', () => {

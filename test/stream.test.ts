@@ -58,7 +58,7 @@ describe('GET /connection/:userId', () => {
     const raw = await sub.rawBlocks(2)
     const generation = Number(raw.match(/"generation":(\d+),/)?.[1])
     expect(raw).toBe(
-      `retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":${generation},"since":0}\n\n`,
+      `retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":${generation},"since":0,"badge":{"unread":0,"unseen":0}}\n\n`,
     )
     expect(generation).toBeGreaterThan(before - 60_000_000) // the database's clock, not ours: allow skew
     expect(generation).toBeLessThan(Date.now() * 1000 + 60_000_000)
@@ -325,7 +325,8 @@ describe('backpressure', () => {
     // Two round trips through the fetcher: a pull started meanwhile would have queued before these.
     await h.herald.fetcher.fetch('nobody', 0)
     await h.herald.fetcher.fetch('nobody', 0)
-    expect(h.herald.fetcher.stats.requests - before).toBe(1 + 2)
+    // The position for `ready` (its badge), one page, and the two above: no second page.
+    expect(h.herald.fetcher.stats.requests - before).toBe(1 + 1 + 2)
     // Reading on gets every alarm, in order.
     const decoder = new TextDecoder()
     let seen = 1

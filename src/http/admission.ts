@@ -14,6 +14,8 @@ export type Admission = {
    * socket's remote address: with publishing open, the rate is per client address.
    */
   admitPublish(request: Request, peer: string | undefined): void
+  /** A user's inbox may be read or marked: by the user's own token, or by a publisher (a server acting for users). */
+  admitUser(request: Request, url: URL, userId: string): Promise<void>
 }
 
 export type AdmissionOptions = Pick<
@@ -37,6 +39,10 @@ export function createAdmission({ auth, streams, ...limits }: AdmissionOptions):
       const wait = reconnects.take(userId)
       if (wait > 0) throw Errors.rateLimited('connections for this user', wait)
       return subscriber
+    },
+    async admitUser(request, url, userId) {
+      if (auth.isPublisher(request)) return
+      await auth.verifySubscriber(request, url, userId)
     },
     admitPublish(request, peer) {
       const key = auth.verifyPublisher(request)

@@ -6,9 +6,10 @@ import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createLimitedLog } from '../log'
 import { createSignals, type Signals } from '../signals/signals'
-import { alarmReads, knownLocales, rememberLocales } from '../store/alarms'
+import { knownLocales, logReads, rememberLocales } from '../store/alarms'
 import { createChannels } from '../store/channels'
 import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
+import { createInbox, type Inbox } from '../store/inbox'
 import { createPublisher, type Publisher } from '../store/publisher'
 import { createFetcher, type Fetcher } from '../stream/fetcher'
 import { createLive, type Live } from '../stream/live'
@@ -23,6 +24,7 @@ import { browserRoutes } from './routes/browser'
 import { connectionRoutes } from './routes/connection'
 import { devRoutes } from './routes/dev'
 import { healthRoutes } from './routes/health'
+import { inboxRoutes } from './routes/inbox'
 
 export type Herald = {
   app: Elysia<any, any, any, any, any, any, any>
@@ -30,6 +32,7 @@ export type Herald = {
   live: Live
   fetcher: Fetcher
   publisher: Publisher
+  inbox: Inbox
   available: Available
   signals: Signals
   auth: Auth
@@ -80,8 +83,9 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     log,
   })
   await signals.start()
-  const fetcher = createFetcher(alarmReads(sql))
+  const fetcher = createFetcher(logReads(sql))
   const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
+  const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
   const admission = createAdmission({ ...options, auth, streams: () => live.size })
   const streams = {
     live,
@@ -120,6 +124,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     })
     .use(connectionRoutes(streams, admission, auth))
     .use(alarmRoutes(publisher, available, admission, { timeoutMs: options.bodyTimeoutMs }))
+    .use(inboxRoutes({ inbox, available, defaultLocale: options.defaultLocale, admission }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
     .use(
@@ -144,6 +149,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     live,
     fetcher,
     publisher,
+    inbox,
     available,
     signals,
     auth,

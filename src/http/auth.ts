@@ -19,6 +19,8 @@ export type Auth = {
   verifySubscriber(request: Request, url: URL, userId: string): Promise<Subscriber>
   /** Returns which publish key was presented; undefined when publishing needs none. */
   verifyPublisher(request: Request): string | undefined
+  /** The request carries one of the publish keys (never true while publishing needs none). */
+  isPublisher(request: Request): boolean
   /** Mints a short-lived HS256 token (the dev/demo helper); undefined without an HS256 secret. */
   mint?(userId: string, ttlSeconds?: number): Promise<string>
 }
@@ -31,6 +33,16 @@ export async function createAuth(config: AuthConfig): Promise<Auth> {
   const verifier = await subscriberKey(config)
   const publishDigests = config.authNone ? [] : config.publishKeys.map(digest)
   const secret = config.jwtSecret ? new TextEncoder().encode(config.jwtSecret) : undefined
+
+  /** Which publish key this is, or -1. Compares against every key, always: the time taken says nothing about which matched. */
+  function keyIndex(key: string): number {
+    const presented = digest(key)
+    let match = -1
+    publishDigests.forEach((known, i) => {
+      if (timingSafeEqual(known, presented) && match < 0) match = i
+    })
+    return match
+  }
 
   return {
     subscribers: verifier !== undefined,
@@ -57,14 +69,14 @@ export async function createAuth(config: AuthConfig): Promise<Auth> {
       if (publishDigests.length === 0) return undefined
       const key = bearer(request)
       if (!key) throw Errors.unauthorized('publishing requires Authorization: Bearer <publish key>')
-      const presented = digest(key)
-      // Compare against every key, always: the time taken says nothing about which one matched.
-      let match = -1
-      publishDigests.forEach((known, i) => {
-        if (timingSafeEqual(known, presented) && match < 0) match = i
-      })
+      const match = keyIndex(key)
       if (match < 0) throw Errors.unauthorized('unknown publish key')
       return `key#${match}`
+    },
+
+    isPublisher(request) {
+      const key = bearer(request)
+      return publishDigests.length > 0 && key !== undefined && keyIndex(key) >= 0
     },
 
     mint: secret

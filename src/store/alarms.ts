@@ -21,6 +21,7 @@ export type PublishedAlarm = {
 
 /** One alarm as streams read it: every text, so each stream can pick its language. */
 export type AlarmRow = {
+  kind: 'alarm'
   id: number
   seq: number
   /** Sorted, as stored (a direct writer may store `en-us`); `messages` in the same order. */
@@ -31,20 +32,43 @@ export type AlarmRow = {
   createdAt: string
 }
 
+/** A change of read / seen / archived state, in the user's log: which alarms, by id or up to a seq. */
+export type StateRow = {
+  kind: 'state'
+  seq: number
+  change: string
+  ids?: number[]
+  upTo?: number
+}
+
+/** What a user's ordered log holds: alarms and state changes share one per-user seq. */
+export type LogEntry = AlarmRow | StateRow
+
+/** Alarms not read (`unread`), not seen (`unseen`), and not archived. */
+export type Badge = { unread: number; unseen: number }
+
+/** One read of a user's log: the entries after the cursor, and the badge in the same snapshot. */
+export type Page = { entries: LogEntry[]; badge: Badge }
+
+/** Where a user's log stands: the newest seq, and the badge with it. */
+export type Position = { seq: number; badge: Badge }
+
 export type FetchRequest = { userId: string; after: number }
 
 /** What streams read, bound to a pool: the stream layer never holds the pool itself. */
-export type AlarmReads = {
-  fetchAfter(requests: FetchRequest[], limit: number): Promise<AlarmRow[][]>
-  latestSeqs(userIds: string[]): Promise<Map<string, number>>
+export type LogReads = {
+  fetchAfter(requests: FetchRequest[], limit: number): Promise<Page[]>
+  positions(userIds: string[]): Promise<Map<string, Position>>
 }
 
-export function alarmReads(sql: Sql): AlarmReads {
+export function logReads(sql: Sql): LogReads {
   return {
     fetchAfter: (requests, limit) => fetchAfter(sql, requests, limit),
-    latestSeqs: (userIds) => latestSeqs(sql, userIds),
+    positions: (userIds) => positions(sql, userIds),
   }
 }
+
+const NO_BADGE: Badge = Object.freeze({ unread: 0, unseen: 0 })
 
 /** What became of one alarm of a batch: stored, its `key` already taken, or its user busy. */
 export type Inserted = PublishedAlarm | 'taken' | 'busy'
@@ -176,60 +200,101 @@ export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAla
   }
 }
 
-/**
- * Alarms after each (user, cursor), oldest first, at most `limit` per request: one query serves
- * a whole batch of woken streams. Returns one array per request, in request order.
- */
-export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: number): Promise<AlarmRow[][]> {
-  const users = requests.map((r) => r.userId)
-  const afters = requests.map((r) => r.after)
-  const rows = await sql<
-    { i: string; id: string; seq: string; data: string; created_at: Date; locales: string[]; messages: string[] }[]
-  >`
-    select r.i, a.id, a.seq, a.data::text as data, a.created_at, m.locales, m.messages
-    from unnest(${users}::text[], ${afters}::int8[]) with ordinality as r(user_id, after, i)
-    cross join lateral (
-      select id, seq, data, created_at from alarms
-      where user_id = r.user_id and seq > r.after
-      order by seq
-      limit ${limit}
-    ) a
-    cross join lateral (
-      select array_agg(locale order by locale) as locales, array_agg(message order by locale) as messages
-      from alarm_messages where alarm_id = a.id
-    ) m
-    order by r.i, a.seq`
-  const out: AlarmRow[][] = requests.map(() => [])
-  // Several requests may name the same alarm (two streams of one user): share the row, so its
-  // frames are encoded once.
-  const shared = new Map<string, AlarmRow>()
-  for (const row of rows) {
-    let alarm = shared.get(row.id)
-    if (!alarm) {
-      alarm = {
-        id: Number(row.id),
-        seq: Number(row.seq),
-        locales: row.locales ?? [],
-        messages: row.messages ?? [],
-        dataJson: row.data,
-        createdAt: row.created_at.toISOString(),
-      }
-      shared.set(row.id, alarm)
-    }
-    out[Number(row.i) - 1]!.push(alarm)
-  }
-  return out
+type LogRow = {
+  i: string
+  kind: 'alarm' | 'state'
+  id: string | null
+  seq: string
+  data: string | null
+  created_at: Date
+  locales: string[] | null
+  messages: string[] | null
+  change: string | null
+  ids: string[] | null
+  up_to: string | null
+  unread: number | null
+  unseen: number | null
 }
 
 /**
- * For each user, the newest seq committed: where new streams start, and how the safety net finds
- * streams that missed a wake-up.
+ * The log after each (user, cursor), oldest first, at most `limit` per request — alarms and state
+ * changes merged by seq — with the user's badge read in the same snapshot: one query serves a whole
+ * batch of woken streams. Returns one page per request, in request order.
  */
+export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: number): Promise<Page[]> {
+  const users = requests.map((r) => r.userId)
+  const afters = requests.map((r) => r.after)
+  const rows = await sql<LogRow[]>`
+    select r.i, e.kind, e.id, e.seq, e.data, e.created_at, m.locales, m.messages, e.change, e.ids, e.up_to,
+           b.unread, b.unseen
+    from unnest(${users}::text[], ${afters}::int8[]) with ordinality as r(user_id, after, i)
+    cross join lateral (
+      (select 'alarm' as kind, id, seq, data::text as data, created_at, null::text as change, null::int8[] as ids, null::int8 as up_to
+       from alarms where user_id = r.user_id and seq > r.after order by seq limit ${limit})
+      union all
+      (select 'state', null, seq, null, created_at, change, ids, up_to
+       from user_events where user_id = r.user_id and seq > r.after order by seq limit ${limit})
+      order by seq
+      limit ${limit}
+    ) e
+    left join lateral (
+      select array_agg(locale order by locale) as locales, array_agg(message order by locale) as messages
+      from alarm_messages where alarm_id = e.id
+    ) m on e.kind = 'alarm'
+    left join user_seqs b on b.user_id = r.user_id
+    order by r.i, e.seq`
+  const pages: Page[] = requests.map(() => ({ entries: [], badge: NO_BADGE }))
+  // Several requests may name the same entry (two streams of one user): share the row, so its
+  // frames are encoded once.
+  const shared = new Map<string, LogEntry>()
+  for (const row of rows) {
+    const page = pages[Number(row.i) - 1]!
+    page.badge = row.unread === null ? NO_BADGE : { unread: row.unread, unseen: row.unseen! }
+    const key = row.kind === 'alarm' ? row.id! : `${users[Number(row.i) - 1]}\u0000${row.seq}`
+    let entry = shared.get(key)
+    if (!entry) {
+      entry = toEntry(row)
+      shared.set(key, entry)
+    }
+    page.entries.push(entry)
+  }
+  return pages
+}
+
+function toEntry(row: LogRow): LogEntry {
+  if (row.kind === 'state')
+    return {
+      kind: 'state',
+      seq: Number(row.seq),
+      change: row.change!,
+      ...(row.ids ? { ids: row.ids.map(Number) } : { upTo: Number(row.up_to) }),
+    }
+  return {
+    kind: 'alarm',
+    id: Number(row.id),
+    seq: Number(row.seq),
+    locales: row.locales ?? [],
+    messages: row.messages ?? [],
+    dataJson: row.data!,
+    createdAt: row.created_at.toISOString(),
+  }
+}
+
+/**
+ * For each user, where its log stands: the newest seq committed (where new streams start, and how
+ * the safety net finds streams that missed a wake-up), and the badge in the same snapshot.
+ */
+export async function positions(sql: Sql, userIds: string[]): Promise<Map<string, Position>> {
+  const rows = await sql<{ user_id: string; last_seq: string; unread: number; unseen: number }[]>`
+    select user_id, last_seq, unread, unseen from user_seqs where user_id = any(${userIds}::text[])`
+  const out = new Map<string, Position>(userIds.map((user) => [user, { seq: 0, badge: NO_BADGE }]))
+  for (const row of rows) out.set(row.user_id, { seq: Number(row.last_seq), badge: { unread: row.unread, unseen: row.unseen } })
+  return out
+}
+
+/** For each user, the newest seq committed (0 for none). */
 export async function latestSeqs(sql: Sql, userIds: string[]): Promise<Map<string, number>> {
-  const rows = await sql<{ user_id: string; seq: string | null }[]>`
-    select u.user_id, (select max(seq) from alarms where user_id = u.user_id) as seq
-    from unnest(${userIds}::text[]) as u(user_id)`
-  return new Map(rows.map((row) => [row.user_id, Number(row.seq ?? 0)]))
+  return new Map([...(await positions(sql, userIds))].map(([user, position]) => [user, position.seq]))
 }
 
 /** The languages learned so far (by any instance), at most `limit`. */

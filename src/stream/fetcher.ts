@@ -2,13 +2,13 @@
 // one query (up to `maxBatch` streams each), instead of one query per stream. That is what keeps a
 // burst, a broadcast or a reconnect storm at a handful of queries.
 import { createBatcher, type BatchStats } from '../batcher'
-import type { AlarmReads, AlarmRow, FetchRequest } from '../store/alarms'
+import type { FetchRequest, LogReads, Page, Position } from '../store/alarms'
 
 export type Fetcher = {
-  /** Alarms of `userId` after `after`, oldest first, at most `limit`. */
-  fetch(userId: string, after: number): Promise<AlarmRow[]>
-  /** The user's newest seq: where a stream that does not resume starts. */
-  latest(userId: string): Promise<number>
+  /** The user's log after `after` (alarms and state changes), oldest first, at most `limit`, with the badge. */
+  fetch(userId: string, after: number): Promise<Page>
+  /** Where the user's log stands: where a stream that does not resume starts, and the badge. */
+  position(userId: string): Promise<Position>
   readonly limit: number
   /** Queries run so far, and stream requests they served: how tests and the benchmark see the batching. */
   readonly stats: BatchStats
@@ -21,25 +21,25 @@ export type FetcherOptions = {
   maxInFlight?: number
 }
 
-export function createFetcher(reads: AlarmReads, options: FetcherOptions = {}): Fetcher {
+export function createFetcher(reads: LogReads, options: FetcherOptions = {}): Fetcher {
   const { limit = 100, maxBatch = 1000, maxInFlight = 4 } = options
   const stats: BatchStats = { queries: 0, requests: 0 }
-  const alarms = createBatcher<FetchRequest, AlarmRow[]>((batch) => reads.fetchAfter(batch, limit), {
+  const pages = createBatcher<FetchRequest, Page>((batch) => reads.fetchAfter(batch, limit), {
     maxBatch,
     maxInFlight,
     stats,
   })
-  const positions = createBatcher<string, number>(
+  const positions = createBatcher<string, Position>(
     async (users) => {
-      const latest = await reads.latestSeqs([...new Set(users)])
-      return users.map((user) => latest.get(user) ?? 0)
+      const found = await reads.positions([...new Set(users)])
+      return users.map((user) => found.get(user)!)
     },
     { maxBatch, maxInFlight, stats },
   )
   return {
     limit,
     stats,
-    fetch: (userId, after) => alarms.submit({ userId, after }),
-    latest: (userId) => positions.submit(userId),
+    fetch: (userId, after) => pages.submit({ userId, after }),
+    position: (userId) => positions.submit(userId),
   }
 }

@@ -1,5 +1,6 @@
-// Herald's frames, encoded once: fixed frames at load, an alarm's frame once per (alarm, locale).
-import type { AlarmRow } from '../store/alarms'
+// Herald's frames, encoded once: fixed frames at load, an alarm's frame once per (alarm, locale), a
+// state change's once per row.
+import type { AlarmRow, Badge, LogEntry, StateRow } from '../store/alarms'
 import { canonicalLocale, chooseLocale } from '../locale'
 import { comment, encode, frame } from './sse'
 
@@ -25,50 +26,90 @@ export function openFrame(retryMs: number): Uint8Array {
 }
 
 /**
- * `since`: the stream delivers every alarm with a greater seq. A client that has seen no alarm yet
- * resumes from it after a drop, so nothing committed in between is lost.
+ * `since`: the stream delivers every entry of the user's log with a greater seq. A client that has
+ * seen none yet resumes from it after a drop, so nothing committed in between is lost. `badge` is
+ * the user's, now.
  */
-export function readyFrame(userId: string, locale: string, generation: number, since: number): Uint8Array {
-  return encode(frame({ event: 'ready', data: JSON.stringify({ userId, locale, generation, since }) }))
+export function readyFrame(userId: string, locale: string, generation: number, since: number, badge: Badge): Uint8Array {
+  const data = JSON.stringify({ userId, locale, generation, since, badge: { unread: badge.unread, unseen: badge.unseen } })
+  return encode(frame({ event: 'ready', data }))
 }
 
-/** What an alarm row's frames cost once: its locales canonicalized, and each locale's frame encoded. */
-type Rendered = { canonical: string[]; frames: Map<string, Uint8Array> }
+/** The badge after a batch of frames that changed it; no `id:`, so it never moves the resume point. */
+export function badgeFrame({ unread, unseen }: Badge): Uint8Array {
+  return encode(frame({ event: 'badge', data: `{"unread":${unread},"unseen":${unseen}}` }))
+}
+
+/** A change of state in the user's log: `id:` is its seq, like an alarm's. */
+export function stateFrame(row: StateRow): Uint8Array {
+  const { frames } = cacheOf(row)
+  let bytes = frames.get('')
+  if (!bytes) {
+    const which = row.ids ? `"ids":${JSON.stringify(row.ids)}` : `"upTo":${row.upTo}`
+    const data = `{"seq":${row.seq},"change":${JSON.stringify(row.change)},${which}}`
+    bytes = encode(frame({ id: String(row.seq), event: 'state', data }))
+    frames.set('', bytes)
+  }
+  return bytes
+}
+
+/** What a row's frames cost once: each frame encoded (an alarm's by locale), an alarm's locales canonicalized. */
+type Rendered = { frames: Map<string, Uint8Array>; canonical?: string[] }
 
 /**
  * The frame cache, keyed by the row object: a fetch shares one row among every stream it serves,
- * so each (alarm, locale) is encoded once however many streams send it, and the cache entry goes
- * with the row when the last stream is done with it.
+ * so each frame (an alarm's per locale) is encoded once however many streams send it, and the
+ * cache entry goes with the row when the last stream is done with it.
  */
-const rendered = new WeakMap<AlarmRow, Rendered>()
+const rendered = new WeakMap<LogEntry, Rendered>()
+
+function cacheOf(row: LogEntry): Rendered {
+  let cache = rendered.get(row)
+  if (!cache) rendered.set(row, (cache = { frames: new Map() }))
+  return cache
+}
+
+/** An alarm's text in one language: what a stream's frame and a history item show. */
+export type Text = { locale: string; message: string }
+
+/**
+ * The alarm in the best of its languages for these preferences (locale.ts chooseLocale). Undefined
+ * for an alarm with no text at all (a writer got one past the constraints): nothing to show.
+ */
+export function textOf(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Text | undefined {
+  if (row.messages.length === 0) return undefined
+  const cache = cacheOf(row)
+  // A direct SQL writer may store `en-us`; negotiation and events speak canonical tags.
+  const canonical = (cache.canonical ??= row.locales.map((locale) => canonicalLocale(locale) ?? locale))
+  const locale = chooseLocale(canonical, preferred, defaultLocale)
+  return { locale, message: row.messages[canonical.indexOf(locale)]! }
+}
+
+/** The JSON of an alarm as events and history show it: `extra` adds fields (history's state), already JSON. */
+export function alarmJson(row: AlarmRow, { locale, message }: Text, extra = ''): string {
+  return (
+    `{"id":${row.id},"seq":${row.seq},"locale":${JSON.stringify(locale)},` +
+    `"message":${JSON.stringify(message)},"data":${row.dataJson},"createdAt":"${row.createdAt}"${extra}}`
+  )
+}
 
 /**
  * The alarm in the best of its languages for this stream; `locale` in the event says which.
- * Undefined for an alarm with no text at all (a writer got one past the constraints): there is
- * nothing to show, and a frame must never carry `undefined` where JSON is due.
+ * Undefined for an alarm with no text: a frame must never carry `undefined` where JSON is due.
  */
 export function alarmFrame(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Uint8Array | undefined {
-  if (row.messages.length === 0) return undefined
-  let cache = rendered.get(row)
-  if (!cache) {
-    // A direct SQL writer may store `en-us`; negotiation and events speak canonical tags.
-    cache = { canonical: row.locales.map((locale) => canonicalLocale(locale) ?? locale), frames: new Map() }
-    rendered.set(row, cache)
-  }
-  const locale = chooseLocale(cache.canonical, preferred, defaultLocale)
-  let bytes = cache.frames.get(locale)
+  const text = textOf(row, preferred, defaultLocale)
+  if (!text) return undefined
+  const { frames } = cacheOf(row)
+  let bytes = frames.get(text.locale)
   if (!bytes) {
-    const message = row.messages[cache.canonical.indexOf(locale)]!
-    const data =
-      `{"id":${row.id},"seq":${row.seq},"locale":${JSON.stringify(locale)},` +
-      `"message":${JSON.stringify(message)},"data":${row.dataJson},"createdAt":"${row.createdAt}"}`
-    bytes = encode(frame({ id: String(row.seq), event: 'alarm', data }))
-    cache.frames.set(locale, bytes)
+    bytes = encode(frame({ id: String(row.seq), event: 'alarm', data: alarmJson(row, text) }))
+    frames.set(text.locale, bytes)
   }
   return bytes
 }
 
 /** True the first time a row is rendered in this process: a direct writer's languages count once seen. */
-export function isFirstRender(row: AlarmRow): boolean {
+export function isFirstRender(row: LogEntry): boolean {
   return !rendered.has(row)
 }

@@ -1,10 +1,10 @@
 // One subscriber's stream. pull() waits for work (a wake-up, a heartbeat, the end), then queries:
 // nothing is produced ahead of what the client reads, and an idle stream costs no query at all.
-import type { AlarmRow } from '../store/alarms'
+import type { Badge, LogEntry, Page } from '../store/alarms'
 import type { Available } from '../locale'
 import type { Fetcher } from './fetcher'
 import type { Live, LiveStream } from './live'
-import { alarmFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, SUPERSEDED } from './render'
+import { alarmFrame, badgeFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, stateFrame, SUPERSEDED } from './render'
 
 export type StreamContext = {
   live: Live
@@ -64,6 +64,9 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   private readonly expiresAt: number | undefined
   private controller!: ReadableStreamDefaultController<Uint8Array>
   private position: number | undefined
+  /** The badge this client was last told (in `ready`, or a `badge` event): a new one is sent only when it differs. */
+  private unread = 0
+  private unseen = 0
   private lastWrite = performance.now()
   /** Resolves the pending pull(): set while the client has room and nothing has been sent yet. */
   private pulled: (() => void) | undefined
@@ -153,17 +156,15 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     const { ctx } = this
     this.phase = 'positioning'
     try {
-      const [generation, position] = await Promise.all([
-        ctx.nextGeneration(this.userId),
-        this.position ?? ctx.fetcher.latest(this.userId),
-      ])
+      const [generation, position] = await Promise.all([ctx.nextGeneration(this.userId), ctx.fetcher.position(this.userId)])
       if (this.ended) return
       ctx.live.confirm(this, generation) // ends this stream if another instance went past it
       if (this.ended) return
-      this.position = position
+      this.position ??= position.seq
       this.phase = 'idle'
+      this.told(position.badge)
       // Registered and positioned: whatever commits from now on reaches this stream.
-      this.send(readyFrame(this.userId, this.locale, generation, position))
+      this.send(readyFrame(this.userId, this.locale, generation, this.position, position.badge))
       this.settle()
     } catch (error) {
       this.fail('new', error)
@@ -175,17 +176,17 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     const { ctx } = this
     this.phase = 'reading'
     this.behind = false
-    let rows: AlarmRow[]
+    let page: Page
     try {
-      rows = await ctx.fetcher.fetch(this.userId, this.position!)
+      page = await ctx.fetcher.fetch(this.userId, this.position!)
     } catch (error) {
       this.behind = true
       return this.fail('idle', error)
     }
     if (this.ended) return this.poke()
     this.phase = 'idle'
-    if (rows.length > 0) {
-      this.sendAlarms(rows)
+    if (page.entries.length > 0) {
+      this.sendPage(page)
       this.settle()
     }
     // Nothing was sent, or a wake-up came while the fetch ran: either way, look again.
@@ -223,18 +224,31 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.poke()
   }
 
-  private sendAlarms(rows: AlarmRow[]) {
-    const { ctx } = this
-    for (const row of rows) {
-      const first = isFirstRender(row)
-      if (first) ctx.available.add(row.locales) // a direct writer's language counts once seen
-      const bytes = alarmFrame(row, this.preferred, ctx.defaultLocale)
-      if (bytes) this.send(bytes)
-      // Skipped, not retried: the cursor moves past it, so one bad row never blocks the rows after it.
-      else if (first) ctx.onError(new Error(`alarm ${row.id} (seq ${row.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`))
+  private sendPage({ entries, badge }: Page) {
+    for (const entry of entries) this.sendEntry(entry)
+    this.position = entries[entries.length - 1]!.seq
+    // The badge read in the same snapshot as these entries, when it is news to this client.
+    if (badge.unread !== this.unread || badge.unseen !== this.unseen) {
+      this.told(badge)
+      this.send(badgeFrame(badge))
     }
-    this.position = rows[rows.length - 1]!.seq
     // A full page means there may be more: read on at the next pull, once the client has room.
-    if (rows.length >= ctx.fetcher.limit) this.behind = true
+    if (entries.length >= this.ctx.fetcher.limit) this.behind = true
+  }
+
+  private sendEntry(entry: LogEntry) {
+    const { ctx } = this
+    if (entry.kind === 'state') return this.send(stateFrame(entry))
+    const first = isFirstRender(entry)
+    if (first) ctx.available.add(entry.locales) // a direct writer's language counts once seen
+    const bytes = alarmFrame(entry, this.preferred, ctx.defaultLocale)
+    if (bytes) this.send(bytes)
+    // Skipped, not retried: the cursor moves past it, so one bad row never blocks the rows after it.
+    else if (first) ctx.onError(new Error(`alarm ${entry.id} (seq ${entry.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`))
+  }
+
+  private told({ unread, unseen }: Badge) {
+    this.unread = unread
+    this.unseen = unseen
   }
 }

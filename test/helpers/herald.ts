@@ -63,7 +63,13 @@ export async function testHerald(name: string, overrides: Partial<HeraldOptions>
 export async function ready(sub: SseReader) {
   const event = await sub.nextEvent()
   if (event?.event !== 'ready') throw new Error(`expected ready, got ${event?.raw ?? 'the end'}`)
-  return JSON.parse(event.data!) as { userId: string; locale: string; generation: number; since: number }
+  return JSON.parse(event.data!) as {
+    userId: string
+    locale: string
+    generation: number
+    since: number
+    badge: { unread: number; unseen: number }
+  }
 }
 
 export type AlarmEvent = {
@@ -77,9 +83,10 @@ export type AlarmEvent = {
   eventId: string
 }
 
-/** Awaits the next `alarm` event (skipping comments) and returns its data. */
+/** Awaits the next `alarm` event (skipping comments and `badge` updates, which tests of their own check) and returns its data. */
 export async function nextAlarm(sub: SseReader): Promise<AlarmEvent> {
-  const event = await sub.nextEvent()
+  let event = await sub.nextEvent()
+  while (event?.event === 'badge') event = await sub.nextEvent()
   if (event?.event !== 'alarm') throw new Error(`expected alarm, got ${event?.raw ?? 'the end'}`)
   return { ...JSON.parse(event.data!), eventId: event.id }
 }

@@ -1,0 +1,54 @@
+// The inbox: GET /users/:userId/alarms (history) and POST /users/:userId/alarms/{read|unread|seen|
+// archive|unarchive} (marks). The user's own token, or a publish key (a server acting for users).
+import { Elysia } from 'elysia'
+import { parseAcceptLanguage, parseLangParam, streamLanguage, type Available } from '../../locale'
+import { MARKS, type Inbox, type Mark } from '../../store/inbox'
+import { alarmJson, textOf } from '../../stream/render'
+import type { Admission } from '../admission'
+import { parseHistoryQuery, parseMarkBody, usersPathUserId } from '../inbox-input'
+import { readJson } from '../input'
+
+export type InboxRouteOptions = {
+  inbox: Inbox
+  available: Available
+  defaultLocale: string
+  admission: Pick<Admission, 'admitUser'>
+}
+
+/** Mark bodies are small: 1,000 ids fit in 16 KiB. */
+const MAX_MARK_BYTES = 16 * 1024
+
+export function inboxRoutes({ inbox, available, defaultLocale, admission }: InboxRouteOptions) {
+  const routes = new Elysia({ name: 'inbox' }).get('/users/:userId/alarms', async ({ request }) => {
+    const url = new URL(request.url)
+    const userId = usersPathUserId(request, url)
+    const query = parseHistoryQuery(url.searchParams)
+    const lang = url.searchParams.get('lang')
+    const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
+    await admission.admitUser(request, url, userId)
+    const { locale, preferred } = streamLanguage(requested, available.list, defaultLocale)
+    const page = await inbox.history(userId, query)
+    const items = page.rows.flatMap((row) => {
+      const text = textOf(row, preferred, defaultLocale)
+      if (!text) return [] // an alarm with no text at all: nothing to list (as the stream skips it)
+      const state = `,"readAt":${stamp(row.readAt)},"seenAt":${stamp(row.seenAt)},"archivedAt":${stamp(row.archivedAt)}`
+      return [alarmJson(row, text, state)]
+    })
+    const body = `{"items":[${items.join(',')}],"next":${page.next},"badge":${JSON.stringify(page.badge)}}`
+    return new Response(body, { headers: { 'content-type': 'application/json', 'content-language': locale } })
+  })
+  for (const kind of MARKS) routes.post(`/users/:userId/alarms/${kind}`, ({ request }) => markRoute(request, kind), { parse: 'none' })
+  return routes
+
+  async function markRoute(request: Request, kind: Mark) {
+    const url = new URL(request.url)
+    const userId = usersPathUserId(request, url)
+    await admission.admitUser(request, url, userId)
+    const target = parseMarkBody(await readJson(request, { maxBytes: MAX_MARK_BYTES }))
+    return Response.json(await inbox.mark(userId, kind, target))
+  }
+}
+
+function stamp(at: string | null): string {
+  return at === null ? 'null' : `"${at}"`
+}

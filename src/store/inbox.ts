@@ -1,0 +1,180 @@
+// The inbox's queries: a user's history page by page, marks (read, seen, archived and back) and the
+// badge. The badge is kept by triggers on the user's counter row (sql/006), so reading it is one
+// primary-key look-up, and every change of state, through here or any system's UPDATE, lands in
+// the user's ordered log for the streams.
+import type { Sql } from './db'
+import type { AlarmRow, Badge } from './alarms'
+import { Errors } from '../errors'
+
+export const STATUSES = ['inbox', 'unread', 'unseen', 'archived', 'all'] as const
+export type Status = (typeof STATUSES)[number]
+
+export const MARKS = ['read', 'unread', 'seen', 'archive', 'unarchive'] as const
+export type Mark = (typeof MARKS)[number]
+
+/** Which alarms a mark changes: these ids (all the user's), every alarm up to a seq, or all. */
+export type MarkTarget = { ids: number[] } | { upTo: number } | { all: true }
+
+export type HistoryQuery = { status: Status; before?: number; limit: number }
+
+/** An alarm as history lists it: every text (the route picks one), and its state. */
+export type HistoryRow = AlarmRow & { readAt: string | null; seenAt: string | null; archivedAt: string | null }
+
+export type HistoryPage = { rows: HistoryRow[]; next: number | null; badge: Badge }
+
+const NO_BADGE: Badge = Object.freeze({ unread: 0, unseen: 0 })
+
+/**
+ * Newest first, `limit` at most, before the seq `before`; `next` is the seq to pass as `before` for
+ * the page after, or null at the end. One statement: the page and the badge share a snapshot. Each
+ * status reads an index range of its own (the partial indexes of sql/006 for unread and unseen).
+ */
+export async function history(sql: Sql, userId: string, { status, before, limit }: HistoryQuery): Promise<HistoryPage> {
+  const which = {
+    inbox: sql`and archived_at is null`,
+    unread: sql`and read_at is null and archived_at is null`,
+    unseen: sql`and seen_at is null and archived_at is null`,
+    archived: sql`and archived_at is not null`,
+    all: sql``,
+  }[status]
+  const rows = await sql<
+    {
+      id: string | null
+      seq: string
+      data: string
+      created_at: Date
+      read_at: Date | null
+      seen_at: Date | null
+      archived_at: Date | null
+      locales: string[] | null
+      messages: string[] | null
+      unread: number | null
+      unseen: number | null
+    }[]
+  >`
+    with page as (
+      select id, seq, data::text as data, created_at, read_at, seen_at, archived_at from alarms
+      where user_id = ${userId} ${which} ${before === undefined ? sql`` : sql`and seq < ${before}`}
+      order by seq desc
+      limit ${limit + 1}
+    )
+    select p.*, m.locales, m.messages, b.unread, b.unseen
+    from (select 1) as one
+    left join page p on true
+    left join lateral (
+      select array_agg(locale order by locale) as locales, array_agg(message order by locale) as messages
+      from alarm_messages where alarm_id = p.id
+    ) m on true
+    left join user_seqs b on b.user_id = ${userId}
+    order by p.seq desc`
+  const badge = rows[0]?.unread == null ? NO_BADGE : { unread: rows[0].unread, unseen: rows[0].unseen! }
+  const found = rows.filter((row) => row.id !== null)
+  const more = found.length > limit
+  const page = found.slice(0, limit).map(
+    (row): HistoryRow => ({
+      kind: 'alarm',
+      id: Number(row.id),
+      seq: Number(row.seq),
+      locales: row.locales ?? [],
+      messages: row.messages ?? [],
+      dataJson: row.data,
+      createdAt: row.created_at.toISOString(),
+      readAt: row.read_at?.toISOString() ?? null,
+      seenAt: row.seen_at?.toISOString() ?? null,
+      archivedAt: row.archived_at?.toISOString() ?? null,
+    }),
+  )
+  return { rows: page, next: more ? page[page.length - 1]!.seq : null, badge }
+}
+
+/** Each mark: the column it sets, what it sets it to, and what "already done" is. */
+const SETS = {
+  read: { column: 'read_at', to: 'now' },
+  unread: { column: 'read_at', to: 'null' },
+  seen: { column: 'seen_at', to: 'now' },
+  archive: { column: 'archived_at', to: 'now' },
+  unarchive: { column: 'archived_at', to: 'null' },
+} as const
+
+export type MarkOptions = {
+  /** Commit without NOTIFY: the caller announces the change another way (Redis). */
+  quiet?: boolean
+  /** How long to wait for the user's counter row while another transaction holds it. */
+  lockTimeoutMs?: number
+}
+
+/**
+ * Marks the alarms, all or nothing: an id that is not this user's alarm fails the whole mark with
+ * 404 ALARM_NOT_FOUND, naming it. Alarms already in that state are left alone (no event, no count).
+ * The user's counter row is locked first, as every writer of the user does, so a mark and a
+ * publish never deadlock.
+ */
+export async function mark(
+  sql: Sql,
+  userId: string,
+  kind: Mark,
+  target: MarkTarget,
+  { quiet = false, lockTimeoutMs = 0 }: MarkOptions = {},
+): Promise<{ changed: number; badge: Badge }> {
+  const { column, to } = SETS[kind]
+  const upTo = 'upTo' in target ? String(target.upTo) : 'all' in target ? 'all' : ''
+  return sql.begin(async (tx) => {
+    await tx`
+      select set_config('herald.up_to', ${upTo}, true), set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true),
+             set_config('lock_timeout', ${lockTimeoutMs + 'ms'}, true)`
+    await tx`select 1 from user_seqs where user_id = ${userId} for update`
+    if ('ids' in target) {
+      const found = await tx<{ id: string }[]>`select id from alarms where user_id = ${userId} and id = any(${target.ids}::int8[])`
+      const mine = new Set(found.map((row) => Number(row.id)))
+      const missing = target.ids.find((id) => !mine.has(id))
+      if (missing !== undefined) throw Errors.alarmNotFound(missing)
+    }
+    const where =
+      'ids' in target
+        ? tx`and id = any(${target.ids}::int8[])`
+        : 'upTo' in target
+          ? tx`and seq <= ${target.upTo}`
+          : tx``
+    const value = to === 'now' ? tx`now()` : tx`null`
+    const pending = to === 'now' ? tx`and ${tx(column)} is null` : tx`and ${tx(column)} is not null`
+    // Only rows that change; the partial indexes on unread and unseen alarms serve mark-all-read (seen).
+    const updated = await tx`update alarms set ${tx(column)} = ${value} where user_id = ${userId} ${where} ${pending}`
+    const [badge] = await tx<Badge[]>`select unread, unseen from user_seqs where user_id = ${userId}`
+    return { changed: updated.count, badge: badge ? { unread: badge.unread, unseen: badge.unseen } : NO_BADGE }
+  })
+}
+
+/** The user's badge now. */
+export async function badgeOf(sql: Sql, userId: string): Promise<Badge> {
+  const [row] = await sql<Badge[]>`select unread, unseen from user_seqs where user_id = ${userId}`
+  return row ? { unread: row.unread, unseen: row.unseen } : NO_BADGE
+}
+
+export type Inbox = {
+  history(userId: string, query: HistoryQuery): Promise<HistoryPage>
+  mark(userId: string, kind: Mark, target: MarkTarget): Promise<{ changed: number; badge: Badge }>
+  badge(userId: string): Promise<Badge>
+}
+
+export type InboxOptions = {
+  /** Another way to wake streams than the commit's NOTIFY (the signals, when Redis carries them). */
+  announcer?: { quietCommits(): boolean; announce(userIds: string[]): Promise<void> }
+  lockTimeoutMs?: number
+}
+
+/** The inbox bound to a pool: what the routes hold. */
+export function createInbox(sql: Sql, { announcer, lockTimeoutMs = 5000 }: InboxOptions = {}): Inbox {
+  return {
+    history: (userId, query) => history(sql, userId, query),
+    async mark(userId, kind, target) {
+      const quiet = announcer?.quietCommits() ?? false
+      const result = await mark(sql, userId, kind, target, { quiet, lockTimeoutMs }).catch((error) => {
+        if ((error as { code?: string }).code === '55P03') throw Errors.userBusy(lockTimeoutMs)
+        throw error
+      })
+      if (quiet && result.changed > 0) await announcer!.announce([userId])
+      return result
+    },
+    badge: (userId) => badgeOf(sql, userId),
+  }
+}

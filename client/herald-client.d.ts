@@ -36,10 +36,56 @@ export type HeraldErrorEvent = {
     /** True when the client gave up (state `closed`); otherwise it retries by itself. */
     fatal: boolean;
 };
+/** Alarms not read (`unread`) and not seen (`unseen`), archived ones left out: exact, from the server. */
+export type Badge = {
+    unread: number;
+    unseen: number;
+};
+/**
+ * A change of an alarm's state, from this device or any other (or a server's SQL): every alarm
+ * in `ids`, or every alarm with seq ≤ `upTo`. In the user's ordered log, like alarms: `seq` comes
+ * from the same sequence, exactly once, in order.
+ */
+export type InboxChange = {
+    seq: number;
+    change: 'read' | 'unread' | 'seen' | 'unseen' | 'archive' | 'unarchive';
+    ids?: number[];
+    upTo?: number;
+};
 export type Events = {
     alarm: Alarm;
     state: StateEvent;
     error: HeraldErrorEvent;
+    badge: Badge;
+    change: InboxChange;
+};
+/** An alarm as history lists it, with its state (null, or when). */
+export type HistoryItem = Alarm & {
+    readAt: string | null;
+    seenAt: string | null;
+    archivedAt: string | null;
+};
+export type HistoryPage = {
+    /** Newest first. */
+    items: HistoryItem[];
+    /** Pass as `before` for the next (older) page; null on the last one. */
+    next: number | null;
+    badge: Badge;
+};
+export type HistoryOptions = {
+    /** Default `inbox`: not archived. */
+    status?: 'inbox' | 'unread' | 'unseen' | 'archived' | 'all';
+    before?: number;
+    /** 1–100, default 20. */
+    limit?: number;
+};
+/** Which alarms a mark changes: these ids, every alarm up to a seq, or `'all'` (all the client has seen). */
+export type MarkTarget = number[] | {
+    upTo: number;
+} | 'all';
+export type MarkResult = {
+    changed: number;
+    badge: Badge;
 };
 export type ConnectOptions = {
     /** Herald's base URL. Default: the page's origin. */
@@ -68,8 +114,22 @@ export type Connection = {
     /** Adds a listener; returns the function that removes it. */
     on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): () => void;
     off<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): void;
+    /** The user's badge, once the stream said it (tabs share it); updated by `badge` events. */
+    readonly badge: Badge | undefined;
     /** Reopens the stream in `lang`, resuming after the last id (for every tab of the user). */
     setLang(lang: string): void;
+    /**
+     * Marks alarms read. `'all'` sends `upTo` = the newest seq this client has seen, so an alarm that
+     * commits at the same moment stays unread. Rejects with an Error carrying Herald's `code` and
+     * `status` (`ALARM_NOT_FOUND`, …). The change reaches every tab and device through the stream.
+     */
+    markRead(target: MarkTarget): Promise<MarkResult>;
+    markUnread(target: MarkTarget): Promise<MarkResult>;
+    markSeen(target: MarkTarget): Promise<MarkResult>;
+    archive(target: MarkTarget): Promise<MarkResult>;
+    unarchive(target: MarkTarget): Promise<MarkResult>;
+    /** A page of the user's history, newest first, in the connection's language. */
+    history(options?: HistoryOptions): Promise<HistoryPage>;
     close(): void;
 };
 export declare function connect(options: ConnectOptions): Connection;

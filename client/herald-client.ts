@@ -13,6 +13,7 @@
 
 import { decide, DEFAULT_RETRY_MS, MAX_BACKOFF_MS, type Action, type StreamEnd } from './decide'
 import { createRelay, type Channel, type Locks } from './relay'
+import { requestJson, type JsonRequest } from './requests'
 
 export type Alarm = {
   id: number
@@ -57,7 +58,46 @@ export type HeraldErrorEvent = {
   fatal: boolean
 }
 
-export type Events = { alarm: Alarm; state: StateEvent; error: HeraldErrorEvent }
+/** Alarms not read (`unread`) and not seen (`unseen`), archived ones left out: exact, from the server. */
+export type Badge = { unread: number; unseen: number }
+
+/**
+ * A change of an alarm's state, from this device or any other (or a server's SQL): every alarm
+ * in `ids`, or every alarm with seq ≤ `upTo`. In the user's ordered log, like alarms: `seq` comes
+ * from the same sequence, exactly once, in order.
+ */
+export type InboxChange = {
+  seq: number
+  change: 'read' | 'unread' | 'seen' | 'unseen' | 'archive' | 'unarchive'
+  ids?: number[]
+  upTo?: number
+}
+
+export type Events = { alarm: Alarm; state: StateEvent; error: HeraldErrorEvent; badge: Badge; change: InboxChange }
+
+/** An alarm as history lists it, with its state (null, or when). */
+export type HistoryItem = Alarm & { readAt: string | null; seenAt: string | null; archivedAt: string | null }
+
+export type HistoryPage = {
+  /** Newest first. */
+  items: HistoryItem[]
+  /** Pass as `before` for the next (older) page; null on the last one. */
+  next: number | null
+  badge: Badge
+}
+
+export type HistoryOptions = {
+  /** Default `inbox`: not archived. */
+  status?: 'inbox' | 'unread' | 'unseen' | 'archived' | 'all'
+  before?: number
+  /** 1–100, default 20. */
+  limit?: number
+}
+
+/** Which alarms a mark changes: these ids, every alarm up to a seq, or `'all'` (all the client has seen). */
+export type MarkTarget = number[] | { upTo: number } | 'all'
+
+export type MarkResult = { changed: number; badge: Badge }
 
 export type ConnectOptions = {
   /** Herald's base URL. Default: the page's origin. */
@@ -84,14 +124,29 @@ export type Connection = {
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): () => void
   off<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): void
+  /** The user's badge, once the stream said it (tabs share it); updated by `badge` events. */
+  readonly badge: Badge | undefined
   /** Reopens the stream in `lang`, resuming after the last id (for every tab of the user). */
   setLang(lang: string): void
+  /**
+   * Marks alarms read. `'all'` sends `upTo` = the newest seq this client has seen, so an alarm that
+   * commits at the same moment stays unread. Rejects with an Error carrying Herald's `code` and
+   * `status` (`ALARM_NOT_FOUND`, …). The change reaches every tab and device through the stream.
+   */
+  markRead(target: MarkTarget): Promise<MarkResult>
+  markUnread(target: MarkTarget): Promise<MarkResult>
+  markSeen(target: MarkTarget): Promise<MarkResult>
+  archive(target: MarkTarget): Promise<MarkResult>
+  unarchive(target: MarkTarget): Promise<MarkResult>
+  /** A page of the user's history, newest first, in the connection's language. */
+  history(options?: HistoryOptions): Promise<HistoryPage>
   close(): void
 }
 
 /** All that changes while connected, in one place (the stream loop's counters live in run()). */
 type Now = {
   state: ConnectionState
+  badge: Badge | undefined
   lang: string
   locale: string | undefined
   lastId: number | undefined
@@ -108,7 +163,9 @@ type Loop = { attempt: number; refreshToken: boolean; refreshedAfter401: boolean
 /** What the leader tab tells the other tabs of its browser (client/relay.ts carries it). */
 type Shared =
   | { t: 'alarm'; alarm: Alarm }
-  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number }
+  | { t: 'change'; change: InboxChange }
+  | { t: 'badge'; badge: Badge }
+  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number; badge?: Badge }
   | { t: 'error'; error: HeraldErrorEvent }
 type RelayedState = Extract<Shared, { t: 'state' }>
 
@@ -121,6 +178,7 @@ export function connect(options: ConnectOptions): Connection {
   const tokens = createTokens(options.token)
   const now: Now = {
     state: 'connecting',
+    badge: undefined,
     lang: options.lang ?? defaultLang(),
     locale: undefined,
     lastId: stored.read(),
@@ -148,8 +206,8 @@ export function connect(options: ConnectOptions): Connection {
   }
 
   function relayedState(): RelayedState {
-    const { state, lang, locale, lastId } = now
-    return { t: 'state', state, lang, locale, lastId }
+    const { state, lang, locale, lastId, badge } = now
+    return { t: 'state', state, lang, locale, lastId, ...(badge ? { badge } : {}) }
   }
 
   function setState(next: ConnectionState, changes: { retryInMs?: number } = {}) {
@@ -159,14 +217,33 @@ export function connect(options: ConnectOptions): Connection {
     relay?.share(relayedState())
   }
 
+  /**
+   * Exactly once, in order, for alarms and changes alike (one sequence): a stream resumed after
+   * `lastId` never repeats, and relayed copies that a follower already has are dropped here.
+   */
+  function advance(seq: number): boolean {
+    if (now.lastId !== undefined && seq <= now.lastId) return false
+    now.lastId = seq
+    stored.write(seq)
+    return true
+  }
+
   function deliver(alarm: Alarm) {
-    // Exactly once, in order: a stream resumed after `lastId` never repeats, and relayed copies
-    // that a follower already has are dropped here.
-    if (now.lastId !== undefined && alarm.seq <= now.lastId) return
-    now.lastId = alarm.seq
-    stored.write(alarm.seq)
+    if (!advance(alarm.seq)) return
     relay?.share({ t: 'alarm', alarm })
     listeners.emit('alarm', alarm)
+  }
+
+  function deliverChange(change: InboxChange) {
+    if (!advance(change.seq)) return
+    relay?.share({ t: 'change', change })
+    listeners.emit('change', change)
+  }
+
+  function setBadge(badge: Badge) {
+    now.badge = { unread: badge.unread, unseen: badge.unseen }
+    relay?.share({ t: 'badge', badge: now.badge })
+    listeners.emit('badge', now.badge)
   }
 
   /** Reports a frame it could not read and moves past it, so a reconnect does not read it again. */
@@ -185,6 +262,8 @@ export function connect(options: ConnectOptions): Connection {
 
   function fromLeader(message: Shared) {
     if (message.t === 'alarm') deliver(message.alarm)
+    else if (message.t === 'change') deliverChange(message.change)
+    else if (message.t === 'badge') setBadge(message.badge)
     else if (message.t === 'error') listeners.emit('error', message.error)
     else if (message.t === 'state') follow(message)
   }
@@ -194,6 +273,8 @@ export function connect(options: ConnectOptions): Connection {
     now.lang = message.lang
     now.locale = message.locale
     now.lastId = maxDefined(now.lastId, message.lastId)
+    if (message.badge && (message.badge.unread !== now.badge?.unread || message.badge.unseen !== now.badge?.unseen))
+      setBadge(message.badge)
     // The leader was superseded: so is every tab of this browser. Stop waiting for the lock, or
     // the next tab to get it would take the stream back from whoever superseded us.
     if (message.state === 'superseded' || message.state === 'expired') stop(message.state)
@@ -261,6 +342,8 @@ export function connect(options: ConnectOptions): Connection {
           opened(ready)
         },
         onAlarm: deliver,
+        onChange: deliverChange,
+        onBadge: setBadge,
         onMalformed: skipMalformed,
       })
     } catch (error) {
@@ -268,13 +351,31 @@ export function connect(options: ConnectOptions): Connection {
     }
   }
 
-  function opened(ready: { locale: string; since?: number }) {
+  function opened(ready: Ready) {
     now.locale = ready.locale
     if (typeof ready.since === 'number' && (now.lastId === undefined || ready.since > now.lastId)) {
       now.lastId = ready.since
       stored.write(ready.since)
     }
+    if (ready.badge) setBadge(ready.badge)
     setState('open')
+  }
+
+  /** One call beside the stream, with the user's token; a 401 gets one fresh token from a token function. */
+  async function call<T>(path: string, request: Omit<JsonRequest, 'url' | 'token'>): Promise<T> {
+    const url = new URL(`users/${encodeURIComponent(options.userId)}/${path}`, base.href.replace(/\/?$/, '/'))
+    let answer = await requestJson<T>({ ...request, url, token: await tokens.current(false) })
+    if (answer.status === 401 && tokens.renewable) answer = await requestJson<T>({ ...request, url, token: await tokens.current(true) })
+    if (answer.failure) throw answer.failure
+    return answer.json!
+  }
+
+  function mark(kind: string, target: MarkTarget): Promise<MarkResult> {
+    let body: object
+    if (Array.isArray(target)) body = { ids: target }
+    else if (target === 'all') body = now.lastId === undefined ? { all: true } : { upTo: now.lastId }
+    else body = { upTo: target.upTo }
+    return call<MarkResult>(`alarms/${kind}`, { method: 'POST', body })
   }
 
   /** Carries out what decide() said; false when the loop is over. */
@@ -325,6 +426,22 @@ export function connect(options: ConnectOptions): Connection {
     get lastId() {
       return now.lastId
     },
+    get badge() {
+      return now.badge
+    },
+    markRead: (target) => mark('read', target),
+    markUnread: (target) => mark('unread', target),
+    markSeen: (target) => mark('seen', target),
+    archive: (target) => mark('archive', target),
+    unarchive: (target) => mark('unarchive', target),
+    history({ status, before, limit } = {}) {
+      const query = new URLSearchParams()
+      if (status) query.set('status', status)
+      if (before !== undefined) query.set('before', String(before))
+      if (limit !== undefined) query.set('limit', String(limit))
+      query.set('lang', now.lang)
+      return call<HistoryPage>(`alarms?${query}`, { method: 'GET' })
+    },
     on: listeners.on,
     off: listeners.off,
     setLang(next) {
@@ -347,6 +464,8 @@ function createListeners() {
     alarm: new Set(),
     state: new Set(),
     error: new Set(),
+    badge: new Set(),
+    change: new Set(),
   }
   return {
     on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void) {
@@ -408,6 +527,8 @@ function sharedTabs(options: ConnectOptions, key: string): { channel: Channel; l
   return { channel: new BroadcastChannel(key), locks: navigator.locks }
 }
 
+type Ready = { locale: string; since?: number; badge?: Badge }
+
 type StreamRequest = {
   base: URL
   userId: string
@@ -416,8 +537,10 @@ type StreamRequest = {
   token: string | undefined
   signal: AbortSignal
   onRetry(ms: number): void
-  onReady(ready: { locale: string; since?: number }): void
+  onReady(ready: Ready): void
   onAlarm(alarm: Alarm): void
+  onChange(change: InboxChange): void
+  onBadge(badge: Badge): void
   /** An event whose data is not the JSON it should be: skipped, never a reason to reconnect. */
   onMalformed(event: string, id: number | undefined): void
 }
@@ -453,15 +576,17 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
     if (event.data === undefined) return
     if (event.event === 'superseded') end = { kind: 'superseded' }
     else if (event.event === 'expired') end = { kind: 'expired' }
-    else if (event.event === 'ready' || event.event === 'alarm') {
+    else if (event.event === 'ready' || event.event === 'alarm' || event.event === 'state' || event.event === 'badge') {
       // One frame the client cannot read must not throw out of the stream: a reconnect would
       // resume before it and read it again, for ever.
       const data = parseJson(event.data)
       if (data === undefined) return req.onMalformed(event.event, eventId(event.id))
       if (event.event === 'ready') {
         ready = true
-        req.onReady(data as { locale: string; since?: number })
-      } else req.onAlarm(data as Alarm)
+        req.onReady(data as Ready)
+      } else if (event.event === 'alarm') req.onAlarm(data as Alarm)
+      else if (event.event === 'state') req.onChange(data as InboxChange)
+      else req.onBadge(data as Badge)
     }
   })
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()

@@ -12,8 +12,11 @@ const stateEl = $('state')
 const detailsEl = $('details')
 const list = $('alarms')
 const sent = $('sent')
+const badgeEl = $('badge')
 let connection
 let lastState
+/** The seq the next "Load older" pages before (the oldest alarm listed). */
+let older
 
 for (const tag of config.locales ?? ['ko', 'en-US', 'ja']) {
   const option = new Option(languageName(tag), tag)
@@ -35,6 +38,17 @@ $('disconnect').addEventListener('click', () => {
 })
 userInput.addEventListener('input', showUser)
 langSelect.addEventListener('change', () => connection?.setLang(langSelect.value))
+$('mark-all').addEventListener('click', () => connection?.markRead('all').catch(report))
+$('bell').addEventListener('click', () => connection?.markRead('all').catch(report))
+$('show-archived').addEventListener('change', (event) => list.classList.toggle('show-archived', event.target.checked))
+$('older').addEventListener('click', loadOlder)
+list.addEventListener('click', (event) => {
+  const item = event.target.closest('li')
+  if (!item || !connection) return
+  const id = Number(item.dataset.id)
+  if (event.target.closest('.archive')) connection[item.classList.contains('archived') ? 'unarchive' : 'archive']([id]).catch(report)
+  else if (item.classList.contains('unread')) connection.markRead([id]).catch(report)
+})
 $('send').addEventListener('submit', (event) => {
   event.preventDefault()
   send(new FormData(event.target))
@@ -53,18 +67,30 @@ function start() {
     lang: langSelect.value,
     token: config.auth ? () => devToken(userId) : undefined,
   })
-  connection.on('alarm', render)
+  connection.on('alarm', (alarm) => {
+    render(alarm)
+    if (lastState) showState({ ...lastState, lastId: alarm.seq })
+  })
   connection.on('state', showState)
+  connection.on('badge', showBadge)
+  connection.on('change', applyChange)
+  older = undefined
+  $('older').hidden = false
   connection.on('error', (error) => {
     detailsEl.textContent = `${error.code}: ${error.message}`
   })
   $('disconnect').disabled = false
 }
 
-function render(alarm) {
+/** An alarm as a list item, in seq order (older ones from history go before). */
+function render(alarm, state = {}) {
+  if (list.querySelector(`li[data-seq="${alarm.seq}"]`)) return
   const item = document.createElement('li')
   item.dataset.seq = String(alarm.seq)
+  item.dataset.id = String(alarm.id)
   item.dataset.locale = alarm.locale
+  item.classList.toggle('unread', !state.readAt)
+  item.classList.toggle('archived', Boolean(state.archivedAt))
   const seq = span('seq', `#${alarm.seq}`)
   const locale = span('locale', alarm.locale)
   const message = span('message', alarm.message)
@@ -73,10 +99,50 @@ function render(alarm) {
   time.className = 'time'
   time.dateTime = alarm.createdAt
   time.textContent = new Date(alarm.createdAt).toLocaleTimeString()
-  item.append(seq, locale, message, time)
-  list.append(item)
+  const archive = document.createElement('button')
+  archive.type = 'button'
+  archive.className = 'archive'
+  archive.textContent = state.archivedAt ? 'unarchive' : 'archive'
+  item.append(seq, locale, message, time, archive)
+  const after = [...list.children].find((li) => Number(li.dataset.seq) > alarm.seq)
+  list.insertBefore(item, after ?? null)
   updateCount()
-  if (lastState) showState({ ...lastState, lastId: alarm.seq })
+}
+
+/** A change of state from any tab or device: the items it names take it on. */
+function applyChange({ change, ids, upTo }) {
+  for (const item of list.children) {
+    const hit = ids ? ids.includes(Number(item.dataset.id)) : Number(item.dataset.seq) <= upTo
+    if (!hit) continue
+    if (change === 'read' || change === 'unread') item.classList.toggle('unread', change === 'unread')
+    if (change === 'archive' || change === 'unarchive') {
+      item.classList.toggle('archived', change === 'archive')
+      item.querySelector('.archive').textContent = change === 'archive' ? 'unarchive' : 'archive'
+    }
+  }
+  updateCount()
+}
+
+function showBadge({ unread, unseen }) {
+  badgeEl.textContent = String(unread)
+  badgeEl.dataset.unread = String(unread)
+  badgeEl.dataset.unseen = String(unseen)
+  document.title = unread > 0 ? `(${unread}) Herald demo` : 'Herald demo'
+}
+
+/** The page of history before the oldest alarm listed. */
+async function loadOlder() {
+  if (!connection) return
+  try {
+    const page = await connection.history({ status: 'all', limit: 10, ...(older !== undefined ? { before: older } : {}) })
+    for (const item of page.items) render(item, item)
+    const oldest = Math.min(...[...list.children].map((li) => Number(li.dataset.seq)))
+    older = page.next ?? (Number.isFinite(oldest) ? oldest : undefined)
+    $('older').hidden = page.next === null
+    showBadge(page.badge)
+  } catch (error) {
+    report(error)
+  }
 }
 
 function showState(event) {
@@ -133,8 +199,8 @@ async function devToken(userId) {
   return (await response.json()).token
 }
 
-function report(text, error) {
-  sent.textContent = text
+function report(text, error = true) {
+  sent.textContent = text instanceof Error ? text.message : text
   sent.classList.toggle('error', error)
 }
 
@@ -146,7 +212,8 @@ function span(className, text) {
 }
 
 function updateCount() {
-  $('count').textContent = String(list.children.length)
+  const shown = list.querySelectorAll('li:not(.archived)').length
+  $('count').textContent = String(shown)
   $('empty').hidden = list.children.length > 0
 }
 

@@ -1,6 +1,6 @@
 // connect() carrying out its decisions (test/client-decide.test.ts has the decisions themselves), in
 // one tab against a fake Herald (test/helpers/client.ts): what it asks for, what it reports, when.
-import { afterEach, expect, test } from 'bun:test'
+import { afterEach, describe, expect, test } from 'bun:test'
 import { connect, type Connection, type ConnectOptions, type Events } from '../client/herald-client'
 import type { HeraldErrorEvent } from '../client/herald-client'
 import { createFakeHerald, errorReply } from './helpers/client'
@@ -219,4 +219,66 @@ test('after a frame it cannot read, a reconnect resumes past it', async () => {
   await when(c, 'error', (e) => e.code === 'MALFORMED_EVENT')
   first.end()
   expect((await herald.nextStream()).url.searchParams.get('since')).toBe('7')
+})
+
+describe('the inbox through the client', () => {
+  test('the badge comes with ready and with every badge event; changes are delivered once, in the one sequence', async () => {
+    const storage = memoryStorage()
+    const { c, herald } = start({ storage })
+    const badges: unknown[] = []
+    const changes: unknown[] = []
+    c.on('badge', (b) => void badges.push(b))
+    c.on('change', (ch) => void changes.push(ch))
+    const stream = await herald.nextStream()
+    stream.send('event: ready\ndata: {"locale":"en","since":4,"badge":{"unread":2,"unseen":3}}\n\n')
+    await when(c, 'badge')
+    expect(c.badge).toEqual({ unread: 2, unseen: 3 })
+    stream.send('id: 5\nevent: state\ndata: {"seq":5,"change":"read","ids":[41]}\n\n')
+    stream.send('id: 5\nevent: state\ndata: {"seq":5,"change":"read","ids":[41]}\n\n') // a repeat: dropped
+    stream.send('event: badge\ndata: {"unread":1,"unseen":3}\n\n')
+    await when(c, 'badge', (b) => b.unread === 1)
+    expect(changes).toEqual([{ seq: 5, change: 'read', ids: [41] }])
+    expect(badges).toEqual([{ unread: 2, unseen: 3 }, { unread: 1, unseen: 3 }])
+    expect(c.lastId).toBe(5)
+    expect(storage.map.get(KEY)).toBe('5') // a state change moves the resume point as an alarm does
+  })
+
+  test("markRead('all') sends upTo = the newest seq the client has seen; ids and upTo go as given", async () => {
+    const { c, herald } = start()
+    const stream = await herald.nextStream()
+    stream.ready('en', 0)
+    stream.alarm(7)
+    await when(c, 'alarm')
+    const bodies: unknown[] = []
+    const original = globalThis.fetch
+    globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(String(input))
+      bodies.push([init?.method, url.pathname, JSON.parse(String(init?.body))])
+      return Response.json({ changed: 1, badge: { unread: 0, unseen: 1 } })
+    }) as typeof fetch
+    try {
+      expect(await c.markRead('all')).toEqual({ changed: 1, badge: { unread: 0, unseen: 1 } })
+      await c.markSeen([7, 8])
+      await c.archive({ upTo: 3 })
+    } finally {
+      globalThis.fetch = original
+    }
+    expect(bodies).toEqual([
+      ['POST', '/users/tiaz/alarms/read', { upTo: 7 }],
+      ['POST', '/users/tiaz/alarms/seen', { ids: [7, 8] }],
+      ['POST', '/users/tiaz/alarms/archive', { upTo: 3 }],
+    ])
+  })
+
+  test("history asks in the connection's language with its token; Herald's error rejects with its code", async () => {
+    const { c, herald } = start({ token: 'tok', lang: 'ko' })
+    await herald.nextStream()
+    herald.reply(Response.json({ items: [], next: null, badge: { unread: 0, unseen: 0 } }), errorReply(404, 'ALARM_NOT_FOUND'))
+    expect(await c.history({ status: 'unread', before: 9, limit: 5 })).toEqual({ items: [], next: null, badge: { unread: 0, unseen: 0 } })
+    const asked = herald.requests.at(-1)!
+    expect(asked.url.pathname).toBe('/users/tiaz/alarms')
+    expect(Object.fromEntries(asked.url.searchParams)).toEqual({ status: 'unread', before: '9', limit: '5', lang: 'ko' })
+    expect(asked.headers.get('authorization')).toBe('Bearer tok')
+    await expect(c.markRead([99])).rejects.toMatchObject({ code: 'ALARM_NOT_FOUND', status: 404 })
+  })
 })

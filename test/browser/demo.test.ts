@@ -278,3 +278,49 @@ test("the seed's plain EventSource still works in the browser", async () => {
     lastEventId: String(seq),
   })
 }, 30_000)
+
+test('the inbox: a bell with the unread count in two tabs; reading, mark-all-read and archive show in both', async () => {
+  const { herald: h, context: ctx } = await setup('browser_inbox')
+  const first = await open(ctx, `${h.url}/?user=inbox&lang=en-US`)
+  await waitForState(first, 'open', { role: 'leader' })
+  const second = await open(ctx, `${h.url}/?user=inbox&lang=en-US`)
+  await waitForState(second, 'open', { role: 'follower' })
+  const badge = (page: Page, unread: number) => page.waitForSelector(`#badge[data-unread="${unread}"]`, { timeout: 10_000 })
+  for (let n = 1; n <= 3; n++) await publish(h, 'inbox', { 'en-US': `unread ${n}` })
+  await Promise.all([badge(first, 3), badge(second, 3), waitForAlarmCount(second, 3)])
+  expect(await second.locator('#alarms li.unread').count()).toBe(3)
+
+  // Click to read, in the follower tab: the leader's stream brings the change back to both.
+  await second.click('#alarms li[data-seq="2"] .message')
+  await Promise.all([badge(first, 2), badge(second, 2)])
+  await first.waitForSelector('#alarms li[data-seq="2"]:not(.unread)')
+  expect(await first.locator('#alarms li.unread').count()).toBe(2)
+
+  await first.click('#mark-all')
+  await Promise.all([badge(first, 0), badge(second, 0)])
+  await second.waitForFunction(() => document.querySelectorAll('#alarms li.unread').length === 0)
+
+  await first.click('#alarms li[data-seq="1"] .archive')
+  await second.waitForSelector('#alarms li[data-seq="1"].archived', { state: 'attached' })
+  expect(await second.locator('#count').textContent()).toBe('2')
+  expect((first as Page & { errors: string[] }).errors).toEqual([])
+  expect((second as Page & { errors: string[] }).errors).toEqual([])
+}, 30_000)
+
+test('"Load older" pages back through history, in the chosen language, with read state', async () => {
+  const { herald: h, context: ctx } = await setup('browser_history')
+  for (let n = 1; n <= 12; n++) await publish(h, 'history', { 'en-US': `old ${n}`, ja: `古い ${n}` })
+  await h.db.sql`update alarms set read_at = now() where user_id = 'history' and seq <= 6`
+  const page = await open(ctx, `${h.url}/?user=history&lang=ja`)
+  await waitForState(page, 'open')
+  await page.click('#older')
+  await waitForAlarmCount(page, 10)
+  await page.click('#older')
+  await waitForAlarmCount(page, 12)
+  const shown = await shownAlarms(page)
+  expect(seqs(shown)).toEqual(range(1, 12))
+  expect(shown[0]!.message).toBe('古い 1')
+  expect(await page.locator('#alarms li.unread').count()).toBe(6)
+  await page.waitForSelector('#badge[data-unread="6"]')
+  await page.waitForSelector('#older[hidden]', { state: 'attached' })
+}, 30_000)

@@ -17,6 +17,7 @@ import { migrate } from '../src/store/migrate'
 import { openFiles, startCluster } from './cluster'
 import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
+import { measureInbox } from './inbox'
 import { formatTable, percentiles, type Row } from './report'
 
 const { values: args } = parseArgs({
@@ -32,11 +33,12 @@ const { values: args } = parseArgs({
     'cluster-max': { type: 'string' },
     'cluster-per-worker': { type: 'string' },
     signals: { type: 'string' },
+    'inbox-alarms': { type: 'string' },
     out: { type: 'string' },
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -67,6 +69,9 @@ const SIGNALS = (args.signals ?? 'postgres,redis').split(',') as Signals[]
 const DELIVERY_SAMPLES = quick ? 200 : 1000
 const DELIVERY_RATE = 100 // POST /alarms per second, spread over the streams on A
 const DELIVERY_USERS = quick ? 200 : 1000
+// The inbox phase: history with this many alarms in the table, spread over this many users.
+const INBOX_ALARMS = Number(args['inbox-alarms'] ?? (quick ? 200_000 : 1_000_000))
+const INBOX_USERS = 10_000
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 for (const n of CLUSTER_WORKERS)
   if (!Number.isInteger(n) || n < 2 || n > 255) usage(`--workers: '${n}' is not a worker count from 2 to 255`)
@@ -296,6 +301,25 @@ async function latencyPhase(s: Streams, sql: postgres.Sql, n: number, graceMs: n
     inserts.push(insertAlarm(sql, user).then((id) => void expected.set(id, now())))
   }
   await Promise.all(inserts)
+  return { ...(await awaitDeliveries(s, expected, graceMs)), ids: [...expected.keys()] }
+}
+
+/**
+ * A change of state for alarms the latency phase delivered: one SQL UPDATE per alarm at the same
+ * rate; time from its commit to the state event on the stream (the load processes count a state
+ * event's ids negated).
+ */
+async function stateLatencyPhase(s: Streams, sql: postgres.Sql, ids: number[], graceMs: number) {
+  await collect(s)
+  const expected = new Map<number, number>()
+  const started = performance.now()
+  const updates: Promise<void>[] = []
+  for (const [i, id] of ids.entries()) {
+    const wait = started + (i * 1000) / LATENCY_RATE - performance.now()
+    if (wait > 0) await Bun.sleep(wait)
+    updates.push(sql`update alarms set read_at = now() where id = ${id}`.then(() => void expected.set(-id, now())))
+  }
+  await Promise.all(updates)
   return awaitDeliveries(s, expected, graceMs)
 }
 
@@ -386,6 +410,11 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
           [`latency_duplicates_${n}`]: lat.duplicates,
           [`load_cpu_percent_${n}`]: Math.max(...cpu.map((c) => c.percent)),
         })
+        if (target.name === 'herald') {
+          const state = await stateLatencyPhase(s, writer, lat.ids, grace)
+          const q = percentiles(state.latencies)
+          Object.assign(m, { [`state_p50_ms_${n}`]: q.p50, [`state_p99_ms_${n}`]: q.p99, [`state_lost_${n}`]: state.lost })
+        }
       }
       const burst = await burstPhase(s, writer, opened.ready === n ? n : Math.min(n, opened.ready), grace + 10_000)
       m[`burst_ms_${n}`] = burst.ms
@@ -646,6 +675,23 @@ try {
       const m = await phase(`cluster of ${n}`, () => measureCluster(n, admin, workers))
       if (m) (results.cluster ??= {})[n] = m
     }
+  if (only.has('inbox')) {
+    const m = await phase('inbox', () =>
+      measureInbox(
+        { alarms: INBOX_ALARMS, users: INBOX_USERS, historyRequests: quick ? 400 : 2000, markSeconds: PUBLISH_SECONDS, markConcurrency: 16 },
+        {
+          freshDatabase: (name) => freshDatabase(admin, name),
+          async startHerald(url) {
+            const server = await startTarget(TARGETS[0]!, url)
+            return { port: server.port, stop: () => stopProcess(server) }
+          },
+          connect: (url) => postgres(url, { max: 4, onnotice: () => {} }),
+          log,
+        },
+      ),
+    )
+    if (m) results.inbox = m
+  }
   if (only.has('instances'))
     for (const signals of SIGNALS) {
       const m = await phase(`instances (${signals} signals)`, () => measureInstances(signals, admin, workers[0]!))
@@ -685,9 +731,10 @@ type Results = {
   cluster?: Record<number, Measures>
   /** By what carries the signals between the instances. */
   instances?: Partial<Record<Signals, Measures>>
+  inbox?: Measures
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {} }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -703,6 +750,9 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     add(`latency p99 at ${n}`, `latency_p99_ms_${n}`, 'ms', 'lower')
     add(`latency max at ${n}`, `latency_max_ms_${n}`, 'ms', 'lower')
     add(`alarms lost of ${LATENCY_ALARMS} at ${n}`, `latency_lost_${n}`, '', 'lower')
+    add(`state event (read, by SQL) → stream, p50 at ${n}`, `state_p50_ms_${n}`, 'ms', 'lower')
+    add(`state event → stream, p99 at ${n}`, `state_p99_ms_${n}`, 'ms', 'lower')
+    add(`state events lost at ${n}`, `state_lost_${n}`, '', 'lower')
     add(`load process CPU at ${n} (busiest)`, `load_cpu_percent_${n}`, '%', 'none')
   }
   for (const n of SIZES) {
@@ -746,6 +796,17 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('publish requests failed', x.publish_failed, '', 'none')
     other('supersedes missed / alarms lost', x.missed, '', 'none')
     other('signals per /health (A, B)', x.signals_reported, '', 'none')
+  }
+  if (inbox) {
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better']) =>
+      rows.push({ label: `inbox: ${label}`, herald: value, baseline: undefined, unit, better })
+    const alarms = Number(inbox.alarms).toLocaleString('en-US')
+    other(`history page (GET /users/:id/alarms), p50, ${alarms} alarms in the table`, inbox.history_p50_ms, 'ms', 'lower')
+    other('history page, p99', inbox.history_p99_ms, 'ms', 'lower')
+    other('history page, status=unread, p99', inbox.history_unread_p99_ms, 'ms', 'lower')
+    other('mark all read: 10,000 unread alarms, one request', inbox.mark_all_read_ms, 'ms', 'lower')
+    other('marks through the API (16 clients, read/unread by id)', inbox.marks_per_s, '/s', 'higher')
+    other('marks failed / unread left after mark-all-read', `${inbox.marks_failed} / ${inbox.mark_all_read_left}`, '', 'none')
   }
   return rows
 }

@@ -90,7 +90,7 @@ function dechunk(state: State, input: string) {
   }
 }
 
-/** Splits frames on the blank line and reacts to the three events the benchmark cares about. */
+/** Splits frames on the blank line and reacts to the events the benchmark cares about. */
 function scan(state: State, text: string) {
   state.text += text
   let end: number
@@ -100,6 +100,10 @@ function scan(state: State, text: string) {
     if (frame.includes('event: alarm')) {
       const at = frame.indexOf('data: {"id":')
       if (at >= 0) state.events.onAlarm(state, parseInt(frame.slice(at + 12), 10))
+    } else if (frame.includes('event: state')) {
+      // A change of state counts as the arrival of its alarms' ids, negated: -id is "id's state".
+      const at = frame.indexOf('"ids":[')
+      if (at >= 0) for (const id of frame.slice(at + 7, frame.indexOf(']', at)).split(',')) state.events.onAlarm(state, -Number(id))
     } else if (frame.includes('event: ready')) {
       state.ready = true
       state.events.onReady(state)

@@ -27,7 +27,7 @@ const NO_BADGE: Badge = Object.freeze({ unread: 0, unseen: 0 })
 /**
  * Newest first, `limit` at most, before the seq `before`; `next` is the seq to pass as `before` for
  * the page after, or null at the end. One statement: the page and the badge share a snapshot. Each
- * status reads an index range of its own (the partial indexes of sql/006 for unread and unseen).
+ * status reads along (user_id, seq), newest first, filtering by state (sql/006 says why no index names the state).
  */
 export async function history(sql: Sql, userId: string, { status, before, limit }: HistoryQuery): Promise<HistoryPage> {
   const which = {
@@ -106,8 +106,10 @@ export type MarkOptions = {
 /**
  * Marks the alarms, all or nothing: an id that is not this user's alarm fails the whole mark with
  * 404 ALARM_NOT_FOUND, naming it. Alarms already in that state are left alone (no event, no count).
- * The user's counter row is locked first, as every writer of the user does, so a mark and a
- * publish never deadlock.
+ * One statement, one round trip: the user's counter row is locked first (as every writer of the
+ * user takes it, so a mark and a publish never deadlock), the alarms are updated (the triggers of
+ * sql/006 write the event and move the badge), and the badge after is the locked one plus what
+ * this update changed, exact because nobody else can change it before the commit.
  */
 export async function mark(
   sql: Sql,
@@ -118,30 +120,45 @@ export async function mark(
 ): Promise<{ changed: number; badge: Badge }> {
   const { column, to } = SETS[kind]
   const upTo = 'upTo' in target ? String(target.upTo) : 'all' in target ? 'all' : ''
-  return sql.begin(async (tx) => {
-    await tx`
+  const ids = 'ids' in target ? target.ids : []
+  const where =
+    'ids' in target ? sql`and id = any(${ids}::int8[])` : 'upTo' in target ? sql`and seq <= ${target.upTo}` : sql``
+  const value = to === 'now' ? sql`now()` : sql`null`
+  const pending = to === 'now' ? sql`and ${sql(column)} is null` : sql`and ${sql(column)} is not null`
+  const [row] = await sql<
+    { missing: string | null; unread: number | null; unseen: number | null; changed: number; live: number; unread_after: number; unseen_after: number }[]
+  >`
+    with settings as materialized (
       select set_config('herald.up_to', ${upTo}, true), set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true),
-             set_config('lock_timeout', ${lockTimeoutMs + 'ms'}, true)`
-    await tx`select 1 from user_seqs where user_id = ${userId} for update`
-    if ('ids' in target) {
-      const found = await tx<{ id: string }[]>`select id from alarms where user_id = ${userId} and id = any(${target.ids}::int8[])`
-      const mine = new Set(found.map((row) => Number(row.id)))
-      const missing = target.ids.find((id) => !mine.has(id))
-      if (missing !== undefined) throw Errors.alarmNotFound(missing)
-    }
-    const where =
-      'ids' in target
-        ? tx`and id = any(${target.ids}::int8[])`
-        : 'upTo' in target
-          ? tx`and seq <= ${target.upTo}`
-          : tx``
-    const value = to === 'now' ? tx`now()` : tx`null`
-    const pending = to === 'now' ? tx`and ${tx(column)} is null` : tx`and ${tx(column)} is not null`
-    // Only rows that change; the partial indexes on unread and unseen alarms serve mark-all-read (seen).
-    const updated = await tx`update alarms set ${tx(column)} = ${value} where user_id = ${userId} ${where} ${pending}`
-    const [badge] = await tx<Badge[]>`select unread, unseen from user_seqs where user_id = ${userId}`
-    return { changed: updated.count, badge: badge ? { unread: badge.unread, unseen: badge.unseen } : NO_BADGE }
-  })
+             set_config('lock_timeout', ${lockTimeoutMs + 'ms'}, true)
+    ), counter as materialized (
+      select unread, unseen from user_seqs, settings where user_id = ${userId} for update of user_seqs
+    ), missing as materialized (
+      select x as id from unnest(${ids}::int8[]) as x
+      where not exists (select 1 from alarms where user_id = ${userId} and id = x)
+      limit 1
+    ), changed as (
+      update alarms set ${sql(column)} = ${value}
+      where user_id = ${userId} ${where} ${pending}
+        and exists (select 1 from counter) and not exists (select 1 from missing)
+      returning read_at, seen_at, archived_at
+    )
+    select (select id from missing) as missing, c.unread, c.unseen,
+           (select count(*) from changed)::int as changed,
+           (select count(*) from changed where archived_at is null)::int as live,
+           (select count(*) from changed where read_at is null)::int as unread_after,
+           (select count(*) from changed where seen_at is null)::int as unseen_after
+    from (select 1) as one left join counter c on true`
+  if (row!.missing !== null) throw Errors.alarmNotFound(Number(row!.missing))
+  const before = row!.unread === null ? NO_BADGE : { unread: row!.unread, unseen: row!.unseen! }
+  const [unread, unseen] = {
+    read: [-row!.live, 0],
+    unread: [row!.live, 0],
+    seen: [0, -row!.live],
+    archive: [-row!.unread_after, -row!.unseen_after],
+    unarchive: [row!.unread_after, row!.unseen_after],
+  }[kind]
+  return { changed: row!.changed, badge: { unread: before.unread + unread!, unseen: before.unseen + unseen! } }
 }
 
 /** The user's badge now. */

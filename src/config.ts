@@ -35,6 +35,8 @@ export type Config = Readonly<{
   lockTimeoutMs: number
   /** How many languages Herald learns from the data at most. */
   maxLocales: number
+  /** Live devices (streams of distinct devices) a user may hold across all instances. */
+  maxDevices: number
   /** Serve the demo page at `/` (npm run dev turns it on). */
   demo: boolean
   /** Processes serving one port (HERALD_WORKERS; `auto` = one per CPU). */
@@ -85,6 +87,7 @@ export function readConfig(env: Env = process.env): Config {
     shutdownMs: integer(env, 'HERALD_SHUTDOWN_MS', 10_000, 100, 600_000),
     lockTimeoutMs: integer(env, 'HERALD_LOCK_TIMEOUT_MS', 5000, 10, 600_000),
     maxLocales: integer(env, 'HERALD_MAX_LOCALES', 1000, 1, 100_000),
+    maxDevices: integer(env, 'HERALD_MAX_DEVICES', 8, 1, 1000),
     demo: flag(env, 'HERALD_DEMO'),
     workers: workers(env),
     worker: env.HERALD_WORKER === undefined ? undefined : integer(env, 'HERALD_WORKER', 0, 1, 1024),

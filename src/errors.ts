@@ -6,6 +6,7 @@ export const CODES = {
   INVALID_LOCALE: 400,
   INVALID_USER_ID: 400,
   INVALID_CURSOR: 400,
+  INVALID_DEVICE: 400,
   INVALID_JSON: 400,
   INVALID_BODY: 400,
   INVALID_QUERY: 400,
@@ -61,6 +62,8 @@ export const Errors = {
   invalidUserId: (why: string) => new HeraldError('INVALID_USER_ID', `userId ${why}`),
   invalidCursor: (where: string, value: string) =>
     new HeraldError('INVALID_CURSOR', `${where}: '${clip(value)}' is not a valid event id (a non-negative integer)`),
+  invalidDevice: (value: string) =>
+    new HeraldError('INVALID_DEVICE', `device: '${clip(value, 70)}' is not 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'`),
   invalidJson: (message: string) => new HeraldError('INVALID_JSON', message),
   invalidBody: (field: string, message: string) => new HeraldError('INVALID_BODY', `${field}: ${message}`),
   invalidQuery: (parameter: string, message: string) => new HeraldError('INVALID_QUERY', `${parameter}: ${message}`),

@@ -56,9 +56,10 @@ describe('Herald frames', () => {
   })
 
   test('ready names user, locale, generation, the seq it starts after and the badge, with no id', () => {
-    expect(text(readyFrame('tiaz', 'ko', 3, 41, { unread: 2, unseen: 5 }))).toBe(
-      'event: ready\ndata: {"userId":"tiaz","locale":"ko","generation":3,"since":41,"badge":{"unread":2,"unseen":5}}\n\n',
+    expect(text(readyFrame('tiaz', null, 'ko', 3, 41, { unread: 2, unseen: 5 }))).toBe(
+      'event: ready\ndata: {"userId":"tiaz","device":null,"locale":"ko","generation":3,"since":41,"badge":{"unread":2,"unseen":5}}\n\n',
     )
+    expect(text(readyFrame('tiaz', 'phone', 'ko', 3, 41, { unread: 0, unseen: 0 }))).toContain('"device":"phone"')
   })
 
   test('a state change carries its seq as id, with ids or upTo', () => {
@@ -99,7 +100,8 @@ describe('Herald frames', () => {
   })
 
   test('superseded tells a plain EventSource not to come back soon', () => {
-    expect(text(SUPERSEDED)).toBe('retry: 86400000\nevent: superseded\ndata: {"reason":"newer-connection"}\n\n')
+    expect(text(SUPERSEDED['newer-connection'])).toBe('retry: 86400000\nevent: superseded\ndata: {"reason":"newer-connection"}\n\n')
+    expect(text(SUPERSEDED['too-many-devices'])).toBe('retry: 86400000\nevent: superseded\ndata: {"reason":"too-many-devices"}\n\n')
   })
 
   test('a heartbeat is a comment', () => {

@@ -58,7 +58,7 @@ describe('GET /connection/:userId', () => {
     const raw = await sub.rawBlocks(2)
     const generation = Number(raw.match(/"generation":(\d+),/)?.[1])
     expect(raw).toBe(
-      `retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","locale":"ko","generation":${generation},"since":0,"badge":{"unread":0,"unseen":0}}\n\n`,
+      `retry: 2000\n: herald\n\nevent: ready\ndata: {"userId":"headers","device":null,"locale":"ko","generation":${generation},"since":0,"badge":{"unread":0,"unseen":0}}\n\n`,
     )
     expect(generation).toBeGreaterThan(before - 60_000_000) // the database's clock, not ours: allow skew
     expect(generation).toBeLessThan(Date.now() * 1000 + 60_000_000)

@@ -20,7 +20,7 @@ export type Admission = {
 
 export type AdmissionOptions = Pick<
   Config,
-  'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate' | 'trustProxy'
+  'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate' | 'trustProxy' | 'maxDevices'
 > & {
   auth: Auth
   /** Streams open in this process now. */
@@ -28,7 +28,10 @@ export type AdmissionOptions = Pick<
 }
 
 export function createAdmission({ auth, streams, ...limits }: AdmissionOptions): Admission {
-  const reconnects = createBuckets({ capacity: limits.reconnectBurst, perSecond: limits.reconnectPerMinute / 60 })
+  // Per user, and big enough for every device of the user to reconnect twice at once after a
+  // network drop (a try, then a retry), whatever HERALD_RECONNECT_BURST says.
+  const capacity = Math.max(limits.reconnectBurst, 2 * limits.maxDevices)
+  const reconnects = createBuckets({ capacity, perSecond: limits.reconnectPerMinute / 60 })
   const publishes =
     limits.publishRate > 0 ? createBuckets({ capacity: limits.publishRate, perSecond: limits.publishRate }) : undefined
 

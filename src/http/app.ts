@@ -8,6 +8,7 @@ import { createLimitedLog } from '../log'
 import { createSignals, type Signals } from '../signals/signals'
 import { knownLocales, logReads, rememberLocales } from '../store/alarms'
 import { createChannels } from '../store/channels'
+import { createPgPresence } from '../store/presence'
 import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createInbox, type Inbox } from '../store/inbox'
 import { createPublisher, type Publisher } from '../store/publisher'
@@ -25,6 +26,7 @@ import { connectionRoutes } from './routes/connection'
 import { devRoutes } from './routes/dev'
 import { healthRoutes } from './routes/health'
 import { inboxRoutes } from './routes/inbox'
+import { presenceRoutes } from './routes/presence'
 
 export type Herald = {
   app: Elysia<any, any, any, any, any, any, any>
@@ -73,7 +75,12 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   if (!options.locales) available.add(await knownLocales(sql, options.maxLocales))
   const place = await currentPlace(sql)
   const live = createLive({ heartbeatMs: options.heartbeatMs })
+  const instance = crypto.randomUUID().slice(0, 8)
   const signals = createSignals(createChannels(sql), live, {
+    instance,
+    pgPresence: createPgPresence(sql),
+    maxDevices: options.maxDevices,
+    heartbeatMs: options.heartbeatMs,
     channel: channelFor(place.schema),
     listenChannel: options.channel,
     safetyPollMs: options.safetyPollMs,
@@ -91,7 +98,8 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     live,
     fetcher,
     available,
-    nextGeneration: (userId: string) => signals.nextGeneration(userId),
+    nextGeneration: (key: string) => signals.nextGeneration(key),
+    presence: signals.presence,
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,
@@ -125,6 +133,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     .use(connectionRoutes(streams, admission, auth))
     .use(alarmRoutes(publisher, available, admission, { timeoutMs: options.bodyTimeoutMs }))
     .use(inboxRoutes({ inbox, available, defaultLocale: options.defaultLocale, admission }))
+    .use(presenceRoutes({ presence: signals.presence, admission }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
     .use(

@@ -4,7 +4,7 @@ import { Elysia } from 'elysia'
 
 const PREFLIGHT = {
   'access-control-allow-methods': 'GET, POST',
-  'access-control-allow-headers': 'authorization, content-type, last-event-id',
+  'access-control-allow-headers': 'authorization, content-type, last-event-id, herald-device',
   'access-control-max-age': '600',
 }
 

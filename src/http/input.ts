@@ -2,6 +2,7 @@
 // before anything reaches the store or the stream. No I/O but reading the request's body.
 import type { NewAlarm } from '../store/alarms'
 import { Errors, HeraldError } from '../errors'
+import { DEVICE } from '../devices'
 import { canonicalLocale } from '../locale'
 
 export const MAX_USER_ID = 200
@@ -44,6 +45,13 @@ export function pathUserId(pathname: string, routed?: string): string {
   }
   if (routed !== undefined && routed !== userId) throw Errors.pathNotCanonical()
   return userId
+}
+
+/** A stream's device (`?device=`, else `Herald-Device`); none is the user's unnamed device. */
+export function parseDevice(value: string | null): string | undefined {
+  if (value === null) return undefined
+  if (!DEVICE.test(value)) throw Errors.invalidDevice(value)
+  return value
 }
 
 /** An SSE event id, as `Last-Event-ID` or `since` carries it: the seq of the last alarm seen. */

@@ -9,11 +9,16 @@
 import { createBatcher, type BatchStats } from '../batcher'
 import type { Channels } from '../store/channels'
 import type { RedisLink } from './redis'
-import type { Local } from './local'
+import type { Local, SupersedeReason } from './local'
 
 export type Generations = {
-  /** The user's next generation, unique across all instances. */
-  next(userId: string): Promise<number>
+  /** The key's next generation, unique across all instances. */
+  next(key: string): Promise<number>
+  /**
+   * Ends the streams of these keys wherever they are, as a newer stream would, saying why: the
+   * counter moves on and the announcement carries the reason (a user's devices past the cap).
+   */
+  evict(keys: string[], reason: SupersedeReason): Promise<void>
   /** Ends local streams that an announcement missed while disconnected would have ended. */
   catchUp(): Promise<number>
   readonly stats: BatchStats
@@ -24,8 +29,8 @@ const CATCH_UP_CHUNK = 5000
 const REDIS_TTL_MS = 24 * 3600 * 1000
 
 type Counter = {
-  /** Adds each user's opens (user → count) to its counter; answers each user's new top. */
-  bump(counts: Map<string, number>): Promise<Map<string, number>>
+  /** Adds each key's opens (key → count) to its counter; answers each key's new top. The announcement carries `reason` when given. */
+  bump(counts: Map<string, number>, reason?: SupersedeReason): Promise<Map<string, number>>
   /** The counters of these users, where known. */
   read(users: string[]): Promise<[userId: string, generation: number][]>
 }
@@ -53,7 +58,10 @@ function generationsOn(counter: Counter, local: Holders): Generations {
   )
   return {
     stats,
-    next: (userId) => bumps.submit(userId),
+    next: (key) => bumps.submit(key),
+    async evict(keys, reason) {
+      if (keys.length > 0) await counter.bump(new Map(keys.map((key) => [key, 1])), reason)
+    },
     async catchUp() {
       const keys = [...local.keys()]
       let ended = 0
@@ -68,18 +76,19 @@ function generationsOn(counter: Counter, local: Holders): Generations {
 /** The counter in `user_generations`, announced with NOTIFY on `channel`. */
 export function createPgGenerations(channels: Channels, local: Holders, { channel }: { channel: string }): Generations {
   return generationsOn(
-    { bump: (counts) => channels.bumpGenerations(counts, channel), read: (keys) => channels.readGenerations(keys) },
+    { bump: (counts, reason) => channels.bumpGenerations(counts, channel, reason), read: (keys) => channels.readGenerations(keys) },
     local,
   )
 }
 
 /**
- * Reads an announcement, "<generation> <userId>", from either backend; undefined for anything else
- * (a stranger on the channel must not end streams: NaN compares as "newer").
+ * Reads an announcement, "<generation> <key>" or "<generation>:<reason> <key>", from either
+ * backend; undefined for anything else (a stranger on the channel must not end streams: NaN
+ * compares as "newer").
  */
-export function announcement(payload: string): [userId: string, generation: number] | undefined {
-  const match = /^(\d{1,16}) (.+)$/s.exec(payload)
-  return match ? [match[2]!, Number(match[1])] : undefined
+export function announcement(payload: string): [key: string, generation: number, reason: SupersedeReason] | undefined {
+  const match = /^(\d{1,16})(?::(too-many-devices))? (.+)$/s.exec(payload)
+  return match ? [match[3]!, Number(match[1]), (match[2] as SupersedeReason | undefined) ?? 'newer-connection'] : undefined
 }
 
 /** Applies an announcement to the local streams; ignores (and reports) anything malformed. */
@@ -89,14 +98,14 @@ export function applyAnnouncement(local: Pick<Local, 'supersede'>, payload: stri
   else onError(new Error(`ignored a malformed generation announcement: ${JSON.stringify(payload.slice(0, 100))}`))
 }
 
-// KEYS[1] = the user's counter; ARGV = opens in this batch, TTL (ms), channel, user id.
+// KEYS[1] = the key's counter; ARGV = opens in this batch, TTL (ms), channel, key, and what follows the number (':reason' or '').
 const BUMP = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local count = tonumber(ARGV[1])
 local top = string.format('%d', math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + count, now + count - 1))
 redis.call('SET', KEYS[1], top, 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], top .. ' ' .. ARGV[4])
+redis.call('PUBLISH', ARGV[3], top .. ARGV[5] .. ' ' .. ARGV[4])
 return top`
 const BUMP_SHA = new Bun.CryptoHasher('sha1').update(BUMP).digest('hex')
 
@@ -108,8 +117,8 @@ export function createRedisGenerations(
 ): Generations {
   const key = (userId: string) => `${prefix}gen:${userId}`
 
-  async function bump(userId: string, count: number): Promise<number> {
-    const args = ['1', key(userId), String(count), String(REDIS_TTL_MS), channel, userId]
+  async function bump(userId: string, count: number, reason?: SupersedeReason): Promise<number> {
+    const args = ['1', key(userId), String(count), String(REDIS_TTL_MS), channel, userId, reason ? `:${reason}` : '']
     try {
       return Number(await redis.send('EVALSHA', [BUMP_SHA, ...args]))
     } catch (error) {
@@ -123,7 +132,8 @@ export function createRedisGenerations(
     {
       // One call per user, pipelined by the client: a script touches one key, so it works on a
       // Redis Cluster too.
-      bump: async (counts) => new Map(await Promise.all([...counts].map(async ([user, n]) => [user, await bump(user, n)] as const))),
+      bump: async (counts, reason) =>
+        new Map(await Promise.all([...counts].map(async ([user, n]) => [user, await bump(user, n, reason)] as const))),
       async read(users) {
         const values = (await redis.send('MGET', users.map(key))) as (string | null)[]
         return users.flatMap((user, i) => (values[i] == null ? [] : [[user, Number(values[i])] as [string, number]]))

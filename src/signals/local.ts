@@ -1,11 +1,15 @@
 // What the signals may do to this process's streams: callbacks, never the streams themselves
 // (the stream layer's live owner provides them).
 
+import type { SupersedeReason } from '../devices'
+
+export type { SupersedeReason }
+
 export type Local = {
   /** Wakes every local stream of these users: they have something new. */
   wake(userIds: Iterable<string>): void
   /** Ends the local stream of `key` if it is older than `generation`; says whether it did. */
-  supersede(key: string, generation: number): boolean
+  supersede(key: string, generation: number, reason?: SupersedeReason): boolean
   /** Every user with a local stream, with the lowest cursor among its streams. */
   cursors(): Map<string, number>
   /** The generation keys of the local streams. */

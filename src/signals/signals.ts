@@ -7,10 +7,13 @@
 // is connected to it and no other instance has said it is not. An instance that loses Redis says
 // so on PostgreSQL (and repeats it while it lasts), so its peers send through PostgreSQL, which
 // reaches everyone. When Redis is back, the instance catches up and says so.
+import { deviceKey } from '../devices'
 import type { Channels } from '../store/channels'
+import type { PgPresence } from '../store/presence'
 import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
 import { createRedisLink, type RedisLink } from './redis'
 import type { Local } from './local'
+import { createPresence, type Presence } from './presence'
 import { createPgWakes } from './wake'
 
 export type { Local }
@@ -18,8 +21,10 @@ export type { Local }
 export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)' | 'postgres (another instance cannot reach Redis)'
 
 export type Signals = {
-  /** The user's next generation: higher than any given before, on any instance. */
-  nextGeneration(userId: string): Promise<number>
+  /** A stream key's next generation (a user's device): higher than any given before, on any instance. */
+  nextGeneration(key: string): Promise<number>
+  /** Which devices of a user hold a stream open, on every instance. */
+  readonly presence: Presence
   /** Whether a publish may commit without NOTIFY now, because Redis will wake every instance. */
   quietCommits(): boolean
   /** After a quiet commit: wakes these users' streams everywhere (through PostgreSQL if Redis fails). Never rejects. */
@@ -45,6 +50,14 @@ export type SignalsOptions = {
   downRepeatMs?: number
   /** How often Redis must answer a PING (and within how long) for the link to count as up. */
   redisPingMs?: number
+  /** This instance's name in presence and in what it tells its peers. */
+  instance: string
+  /** Presence in PostgreSQL (store/presence.ts): always, and alone without Redis. */
+  pgPresence: PgPresence
+  /** Live devices a user may have across all instances; one more supersedes the least recently opened. */
+  maxDevices: number
+  /** The heartbeat interval: an instance silent for two of them has left presence. */
+  heartbeatMs: number
 }
 
 export function createSignals(channels: Channels, local: Local, options: SignalsOptions): Signals {
@@ -60,6 +73,20 @@ export function createSignals(channels: Channels, local: Local, options: Signals
     ? createRedisSignals(channels, local, { ...options, redisUrl: options.redisUrl }, wakes.catchUp)
     : undefined
   const unlisten: (() => Promise<void>)[] = []
+  const presence = createPresence({
+    instance: options.instance,
+    pg: options.pgPresence,
+    redis: redis && { link: redis.link, prefix: options.redisPrefix, usable: redis.usable },
+    maxDevices: options.maxDevices,
+    heartbeatMs: options.heartbeatMs,
+    onError,
+    // The user's oldest devices past the cap end as a newer stream would end them, with the reason.
+    async evict(devices) {
+      const keys = devices.map(({ userId, device }) => deviceKey(userId, device || undefined))
+      if (redis?.usable()) return redis.generations.evict(keys, 'too-many-devices').catch(() => pgGenerations.evict(keys, 'too-many-devices'))
+      return pgGenerations.evict(keys, 'too-many-devices')
+    },
+  })
 
   async function listenForGenerations() {
     unlisten.push(
@@ -73,16 +100,17 @@ export function createSignals(channels: Channels, local: Local, options: Signals
   }
 
   return {
-    async nextGeneration(userId) {
+    async nextGeneration(key) {
       if (redis?.usable()) {
         try {
-          return await redis.generations.next(userId)
+          return await redis.generations.next(key)
         } catch {
           // Redis went away mid-call: PostgreSQL answers, and its NOTIFY reaches every instance.
         }
       }
-      return pgGenerations.next(userId)
+      return pgGenerations.next(key)
     },
+    presence,
     quietCommits: () => redis?.usable() ?? false,
     async announce(userIds) {
       if (userIds.length === 0) return
@@ -105,8 +133,10 @@ export function createSignals(channels: Channels, local: Local, options: Signals
       await wakes.start()
       await listenForGenerations()
       if (redis) unlisten.push(await redis.start())
+      await presence.start()
     },
     async stop() {
+      await presence.stop()
       redis?.link.stop()
       await Promise.all([wakes.stop(), ...unlisten.map((stop) => stop().catch(() => {}))])
     },
@@ -130,7 +160,7 @@ function createRedisSignals(
   catchUpWakes: () => Promise<number>,
 ): RedisSignals {
   const { log, redisPrefix: prefix, downRepeatMs = 2000 } = options
-  const self = crypto.randomUUID().slice(0, 8)
+  const self = options.instance
   const control = options.channel + '_control'
   const names = { generation: prefix + 'generation', wake: prefix + 'wake' }
   /** Peers that said they cannot reach Redis, until when we believe them. */

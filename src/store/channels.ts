@@ -16,9 +16,9 @@ export type Channels = {
   latestSeqs(userIds: string[]): Promise<Map<string, number>>
   /**
    * Adds each key's opens (key → count) to its generation, a hybrid clock max(last + n, now µs + n - 1),
-   * announces "<generation> <key>" on `channel`, and answers each key's new top.
+   * announces "<generation> <key>" (or "<generation>:<reason> <key>") on `channel`, and answers each key's new top.
    */
-  bumpGenerations(counts: Map<string, number>, channel: string): Promise<Map<string, number>>
+  bumpGenerations(counts: Map<string, number>, channel: string, reason?: string): Promise<Map<string, number>>
   /** The generations of these keys, where known. */
   readGenerations(keys: string[]): Promise<[key: string, generation: number][]>
 }
@@ -37,7 +37,8 @@ export function createChannels(sql: Sql): Channels {
       await sql`select pg_notify(${channel}, p) from unnest(${payloads}::text[]) p`
     },
     latestSeqs: (userIds) => latestSeqs(sql, userIds),
-    async bumpGenerations(counts, channel) {
+    async bumpGenerations(counts, channel, reason) {
+      const tag = reason ? `:${reason}` : ''
       const rows = await sql<{ user_id: string; generation: string }[]>`
         with input as (
           select * from unnest(${[...counts.keys()]}::text[], ${[...counts.values()]}::int8[]) as i(user_id, n)
@@ -50,7 +51,7 @@ export function createChannels(sql: Sql): Channels {
             set generation = greatest(g.generation + excluded.generation - (select now from clock) + 1, excluded.generation)
           returning g.user_id, g.generation
         )
-        select user_id, generation, pg_notify(${channel}, generation || ' ' || user_id) from bumped`
+        select user_id, generation, pg_notify(${channel}, generation || ${tag} || ' ' || user_id) from bumped`
       return new Map(rows.map((row) => [row.user_id, Number(row.generation)]))
     },
     async readGenerations(keys) {

@@ -1,6 +1,7 @@
 // Every open stream of this process, held by one owner: a stream joins once and leaves once, and
 // the registry (whose stream is newest), the hub (whom to wake), the heartbeat ticker and shutdown
 // all read from here. The signals reach the streams only through the callbacks at the bottom.
+import type { SupersedeReason } from '../devices'
 import { createHub, type Listener } from './hub'
 import { createRegistry, type Holder } from './registry'
 import { createTicker, type Tickable } from './ticker'
@@ -25,7 +26,7 @@ export type Live = {
   stop(): void
   // What the signals may do (signals/signals.ts `Local`):
   wake(userIds: Iterable<string>): void
-  supersede(key: string, generation: number): boolean
+  supersede(key: string, generation: number, reason?: SupersedeReason): boolean
   cursors(): Map<string, number>
   keys(): Iterable<string>
 }
@@ -62,7 +63,7 @@ export function createLive({ heartbeatMs }: { heartbeatMs: number }): Live {
     wake(userIds) {
       for (const userId of userIds) hub.wakeUser(userId)
     },
-    supersede: (key, generation) => registry.supersede(key, generation),
+    supersede: (key, generation, reason) => registry.supersede(key, generation, reason),
     cursors: () => hub.cursors(),
     keys: () => registry.keys(),
   }

@@ -1,17 +1,19 @@
-// Who holds each stream key (today: a user). Claiming bumps the key's generation and ends the stream
+// Who holds each stream key (a user's device, devices.ts). Claiming bumps the key's generation and ends the stream
 // that held it before. A key with no open stream has nothing here: memory follows open streams.
 //
 // Across processes, a stream's real generation comes from a shared counter a moment after it
 // claims locally. Until then it is provisional: a newer generation announced by another instance
 // meanwhile is remembered and compared when the stream's own number arrives.
 
+import type { SupersedeReason } from '../devices'
+
 /** A stream as the registry sees it: whose it is, and how to end it when a newer one opens. */
 export type Holder = {
-  /** Streams of one key supersede each other; streams of different keys never do. */
+  /** Streams of one key (a user's device) supersede each other; streams of different keys never do. */
   readonly key: string
-  /** Set by claim() and confirm(): the holder's place in the user's order of streams. */
+  /** Set by claim() and confirm(): the holder's place in the key's order of streams. */
   generation: number
-  superseded(): void
+  superseded(reason: SupersedeReason): void
 }
 
 export type Registry = {
@@ -26,7 +28,7 @@ export type Registry = {
   /** Gives the key up if `holder` still holds it. Safe to call more than once. */
   release(holder: Holder): void
   /** Ends the local holder if it is older than `generation` (a newer stream opened elsewhere). */
-  supersede(key: string, generation: number): boolean
+  supersede(key: string, generation: number, reason?: SupersedeReason): boolean
   generationOf(key: string): number | undefined
   /** Every key with a stream here. */
   keys(): IterableIterator<string>
@@ -35,14 +37,14 @@ export type Registry = {
 export function createRegistry(): Registry {
   const holders = new Map<string, Holder>()
   const provisional = new Set<Holder>()
-  /** The newest generation announced for a key while its holder was provisional. */
-  const announced = new Map<string, number>()
+  /** The newest generation announced for a key while its holder was provisional, and why. */
+  const announced = new Map<string, { generation: number; reason: SupersedeReason }>()
 
-  function end(holder: Holder) {
+  function end(holder: Holder, reason: SupersedeReason) {
     holders.delete(holder.key)
     provisional.delete(holder)
     announced.delete(holder.key)
-    holder.superseded()
+    holder.superseded(reason)
   }
 
   return {
@@ -55,14 +57,14 @@ export function createRegistry(): Registry {
       holder.generation = next
       if (previous && previous.generation >= next) {
         // A newer stream got there first (possible only with a shared counter): this one is born stale.
-        queueMicrotask(() => holder.superseded())
+        queueMicrotask(() => holder.superseded('newer-connection'))
         return next
       }
       holders.set(holder.key, holder)
       if (generation === undefined) provisional.add(holder)
       if (previous) {
         provisional.delete(previous)
-        previous.superseded()
+        previous.superseded('newer-connection')
       }
       return next
     },
@@ -71,7 +73,7 @@ export function createRegistry(): Registry {
       holder.generation = generation
       const seen = announced.get(holder.key)
       announced.delete(holder.key)
-      if (seen !== undefined && seen > generation) end(holder)
+      if (seen !== undefined && seen.generation > generation) end(holder, seen.reason)
     },
     release(holder) {
       provisional.delete(holder)
@@ -79,15 +81,16 @@ export function createRegistry(): Registry {
       holders.delete(holder.key)
       announced.delete(holder.key)
     },
-    supersede(key, generation) {
+    supersede(key, generation, reason = 'newer-connection') {
       const holder = holders.get(key)
       if (!holder) return false
       if (provisional.has(holder)) {
-        announced.set(key, Math.max(announced.get(key) ?? 0, generation))
+        const seen = announced.get(key)
+        if (!seen || generation > seen.generation) announced.set(key, { generation, reason })
         return false
       }
       if (holder.generation >= generation) return false
-      end(holder)
+      end(holder, reason)
       return true
     },
     generationOf: (key) => holders.get(key)?.generation,

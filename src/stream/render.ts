@@ -9,9 +9,11 @@ export const SUPERSEDED_RETRY_MS = 86_400_000
 
 export const HEARTBEAT = encode(comment('heartbeat'))
 
-export const SUPERSEDED = encode(
-  frame({ retry: SUPERSEDED_RETRY_MS, event: 'superseded', data: '{"reason":"newer-connection"}' }),
-)
+/** The last frame of a superseded stream, by reason (a newer stream of this device, or too many devices). */
+export const SUPERSEDED = {
+  'newer-connection': encode(frame({ retry: SUPERSEDED_RETRY_MS, event: 'superseded', data: '{"reason":"newer-connection"}' })),
+  'too-many-devices': encode(frame({ retry: SUPERSEDED_RETRY_MS, event: 'superseded', data: '{"reason":"too-many-devices"}' })),
+} as const
 
 export const EXPIRED = encode(frame({ event: 'expired', data: '{"reason":"token-expired"}' }))
 
@@ -30,8 +32,15 @@ export function openFrame(retryMs: number): Uint8Array {
  * seen none yet resumes from it after a drop, so nothing committed in between is lost. `badge` is
  * the user's, now.
  */
-export function readyFrame(userId: string, locale: string, generation: number, since: number, badge: Badge): Uint8Array {
-  const data = JSON.stringify({ userId, locale, generation, since, badge: { unread: badge.unread, unseen: badge.unseen } })
+export function readyFrame(
+  userId: string,
+  device: string | null,
+  locale: string,
+  generation: number,
+  since: number,
+  badge: Badge,
+): Uint8Array {
+  const data = JSON.stringify({ userId, device, locale, generation, since, badge: { unread: badge.unread, unseen: badge.unseen } })
   return encode(frame({ event: 'ready', data }))
 }
 

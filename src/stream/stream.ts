@@ -1,5 +1,6 @@
 // One subscriber's stream. pull() waits for work (a wake-up, a heartbeat, the end), then queries:
 // nothing is produced ahead of what the client reads, and an idle stream costs no query at all.
+import { deviceKey, type SupersedeReason } from '../devices'
 import type { Badge, LogEntry, Page } from '../store/alarms'
 import type { Available } from '../locale'
 import type { Fetcher } from './fetcher'
@@ -10,15 +11,22 @@ export type StreamContext = {
   live: Live
   fetcher: Fetcher
   available: Available
-  /** The user's next generation from the counter every instance shares. */
-  nextGeneration(userId: string): Promise<number>
+  /** The next generation of a stream key (a user's device) from the counter every instance shares. */
+  nextGeneration(key: string): Promise<number>
+  /** Presence across instances: told when a device's stream is open (after `ready`) and when it ends. */
+  presence: { open(stream: PresentStream): void; close(stream: PresentStream): void }
   defaultLocale: string
   retryMs: number
   onError(error: unknown): void
 }
 
+/** A stream as presence sees it (`device` '' = the user's unnamed device). */
+export type PresentStream = { userId: string; device: string; stream: string; locale: string; openedAt: number }
+
 export type StreamRequest = {
   userId: string
+  /** The device this stream belongs to; undefined for the user's unnamed device (a client naming none). */
+  device?: string
   /** The negotiated locale of the stream. */
   locale: string
   /** The stream's locale, then the client's list: how each alarm picks its text. */
@@ -51,8 +59,11 @@ type Phase = 'new' | 'positioning' | 'idle' | 'reading' | 'ended'
  */
 class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   readonly userId: string
+  readonly device: string | undefined
   readonly key: string
   generation = 0
+  /** When presence was told this stream is open: it is told again when it ends. */
+  private present: PresentStream | undefined
   private phase: Phase = 'new'
   /** Something may have committed after the cursor: read at the next chance. */
   private behind: boolean
@@ -76,7 +87,8 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     req: StreamRequest,
   ) {
     this.userId = req.userId
-    this.key = req.userId
+    this.device = req.device
+    this.key = deviceKey(req.userId, req.device)
     this.locale = req.locale
     this.preferred = req.preferred
     this.expiresAt = req.expiresAt
@@ -128,8 +140,8 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.end(last)
   }
 
-  superseded() {
-    this.end(SUPERSEDED)
+  superseded(reason: SupersedeReason) {
+    this.end(SUPERSEDED[reason])
   }
 
   /** Does the next piece of work if the client has asked for more (a pull is pending). */
@@ -156,7 +168,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     const { ctx } = this
     this.phase = 'positioning'
     try {
-      const [generation, position] = await Promise.all([ctx.nextGeneration(this.userId), ctx.fetcher.position(this.userId)])
+      const [generation, position] = await Promise.all([ctx.nextGeneration(this.key), ctx.fetcher.position(this.userId)])
       if (this.ended) return
       ctx.live.confirm(this, generation) // ends this stream if another instance went past it
       if (this.ended) return
@@ -164,7 +176,9 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
       this.phase = 'idle'
       this.told(position.badge)
       // Registered and positioned: whatever commits from now on reaches this stream.
-      this.send(readyFrame(this.userId, this.locale, generation, this.position, position.badge))
+      this.send(readyFrame(this.userId, this.device ?? null, this.locale, generation, this.position, position.badge))
+      this.present = { userId: this.userId, device: this.device ?? '', stream: `${generation}`, locale: this.locale, openedAt: Date.now() }
+      ctx.presence.open(this.present)
       this.settle()
     } catch (error) {
       this.fail('new', error)
@@ -221,6 +235,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
       // Already cancelled by the client: nothing left to tell it.
     }
     this.ctx.live.leave(this)
+    if (this.present) this.ctx.presence.close(this.present)
     this.poke()
   }
 

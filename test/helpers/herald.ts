@@ -65,6 +65,7 @@ export async function ready(sub: SseReader) {
   if (event?.event !== 'ready') throw new Error(`expected ready, got ${event?.raw ?? 'the end'}`)
   return JSON.parse(event.data!) as {
     userId: string
+    device: string | null
     locale: string
     generation: number
     since: number

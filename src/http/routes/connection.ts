@@ -1,6 +1,6 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
-import { pathUserId, resumeCursor, parseUserId } from '../input'
+import { parseDevice, pathUserId, resumeCursor, parseUserId } from '../input'
 import { parseAcceptLanguage, parseLangParam, streamLanguage } from '../../locale'
 import type { Admission } from '../admission'
 import type { Auth } from '../auth'
@@ -26,18 +26,19 @@ function readStreamRequest(request: Request) {
   const lang = url.searchParams.get('lang')
   const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
   const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
-  return { url, userId, requested, since }
+  const device = parseDevice(url.searchParams.get('device') ?? request.headers.get('herald-device'))
+  return { url, userId, requested, since, device }
 }
 
 export function connectionRoutes(ctx: StreamContext, admission: Admission, auth: Pick<Auth, 'verifySubscriber'>) {
   return new Elysia({ name: 'connection' })
     .get('/connection/:userId', async ({ request, server }) => {
-      const { url, userId, requested, since } = readStreamRequest(request)
+      const { url, userId, requested, since, device } = readStreamRequest(request)
       const { expiresAt } = await admission.admitStream(request, url, userId)
       const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
       // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
       server?.timeout(request, 0)
-      const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt })
+      const body = openAlarmStream(ctx, { userId, device, locale, preferred, since, expiresAt })
       return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
     })
     // HEAD answers what GET would, without what GET does: Bun would run the GET handler, whose

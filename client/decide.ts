@@ -6,7 +6,7 @@ export type ErrorReport = { code: string; message: string; status?: number; fata
 
 /** How one stream ended, as openStream() saw it. */
 export type StreamEnd =
-  | { kind: 'superseded' }
+  | { kind: 'superseded'; reason?: 'newer-connection' | 'too-many-devices' }
   | { kind: 'expired' }
   /** By this client: a language switch (or close(), which ends the loop before asking). */
   | { kind: 'aborted' }
@@ -34,7 +34,7 @@ export type Action =
   | { do: 'reopen' }
   | { do: 'refresh-token-and-reopen' }
   /** Final, without closing: this tab keeps answering its other tabs (they stop too). */
-  | { do: 'stop'; state: 'superseded' | 'expired' }
+  | { do: 'stop'; state: 'superseded' | 'expired'; reason?: 'newer-connection' | 'too-many-devices' }
   /** Retrying cannot help: report `error` (fatal) and close. */
   | { do: 'fail'; error: ErrorReport }
   /** State `reconnecting` for `ms`, after reporting `error` if any; `refreshToken`: with a new token. */
@@ -48,7 +48,7 @@ export function decide(end: StreamEnd, now: Situation): Action {
     case 'aborted':
       return { do: 'reopen' }
     case 'superseded':
-      return { do: 'stop', state: 'superseded' }
+      return { do: 'stop', state: 'superseded', ...(end.reason ? { reason: end.reason } : {}) }
     case 'expired':
       return now.tokenFunction ? { do: 'refresh-token-and-reopen' } : { do: 'stop', state: 'expired' }
     case 'http':

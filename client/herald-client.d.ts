@@ -9,8 +9,9 @@ export type Alarm = {
     createdAt: string;
 };
 /**
- * `superseded`: a newer stream for this user opened elsewhere; this client stopped and will not
- * fight it. `expired`: the token expired and no `token` function was given to fetch another.
+ * `superseded`: a newer stream of this device opened (another tab set, a page of this browser in
+ * another window), or the user opened more devices than Herald keeps (`reason` says which); this
+ * client stopped and will not fight it. `expired`: the token expired and no `token` function was given to fetch another.
  * `closed`: close() was called, or an error that retrying cannot fix (see the `error` event).
  */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'superseded' | 'expired' | 'closed';
@@ -27,6 +28,8 @@ export type StateEvent = {
     lastId?: number;
     /** While `reconnecting`: how long until the next try. */
     retryInMs?: number;
+    /** When `superseded`: by a newer stream of this device, or because the user has too many devices. */
+    reason?: 'newer-connection' | 'too-many-devices';
 };
 export type HeraldErrorEvent = {
     /** Herald's error code (`UNAUTHORIZED`, `RATE_LIMITED`, …), `NETWORK`, or `MALFORMED_EVENT` (a frame it could not read and skipped). */
@@ -93,6 +96,12 @@ export type ConnectOptions = {
     userId: string;
     /** One BCP 47 tag or a comma list (`ja-JP,ko`). Default: the browser's languages. */
     lang?: string;
+    /**
+     * This browser's device: its streams supersede each other, never another device's. Default: a
+     * random id kept in localStorage (one per browser, shared by its tabs); a string sets it; `null`
+     * names none (the user's unnamed device, as a plain EventSource).
+     */
+    device?: string | null;
     /** A subscriber token, or a function that fetches a fresh one (called again when it expires). */
     token?: string | (() => string | Promise<string>);
     /** Share one stream between this user's tabs. Default: true where Web Locks and BroadcastChannel exist. */
@@ -111,6 +120,8 @@ export type Connection = {
     readonly lang: string;
     readonly locale: string | undefined;
     readonly lastId: number | undefined;
+    /** The device this client streams as; undefined for the unnamed one. */
+    readonly device: string | undefined;
     /** Adds a listener; returns the function that removes it. */
     on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): () => void;
     off<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): void;

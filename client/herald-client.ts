@@ -27,8 +27,9 @@ export type Alarm = {
 }
 
 /**
- * `superseded`: a newer stream for this user opened elsewhere; this client stopped and will not
- * fight it. `expired`: the token expired and no `token` function was given to fetch another.
+ * `superseded`: a newer stream of this device opened (another tab set, a page of this browser in
+ * another window), or the user opened more devices than Herald keeps (`reason` says which); this
+ * client stopped and will not fight it. `expired`: the token expired and no `token` function was given to fetch another.
  * `closed`: close() was called, or an error that retrying cannot fix (see the `error` event).
  */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'superseded' | 'expired' | 'closed'
@@ -47,6 +48,8 @@ export type StateEvent = {
   lastId?: number
   /** While `reconnecting`: how long until the next try. */
   retryInMs?: number
+  /** When `superseded`: by a newer stream of this device, or because the user has too many devices. */
+  reason?: 'newer-connection' | 'too-many-devices'
 }
 
 export type HeraldErrorEvent = {
@@ -105,6 +108,12 @@ export type ConnectOptions = {
   userId: string
   /** One BCP 47 tag or a comma list (`ja-JP,ko`). Default: the browser's languages. */
   lang?: string
+  /**
+   * This browser's device: its streams supersede each other, never another device's. Default: a
+   * random id kept in localStorage (one per browser, shared by its tabs); a string sets it; `null`
+   * names none (the user's unnamed device, as a plain EventSource).
+   */
+  device?: string | null
   /** A subscriber token, or a function that fetches a fresh one (called again when it expires). */
   token?: string | (() => string | Promise<string>)
   /** Share one stream between this user's tabs. Default: true where Web Locks and BroadcastChannel exist. */
@@ -121,6 +130,8 @@ export type Connection = {
   readonly lang: string
   readonly locale: string | undefined
   readonly lastId: number | undefined
+  /** The device this client streams as; undefined for the unnamed one. */
+  readonly device: string | undefined
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): () => void
   off<K extends keyof Events>(type: K, listener: (event: Events[K]) => void): void
@@ -146,6 +157,7 @@ export type Connection = {
 /** All that changes while connected, in one place (the stream loop's counters live in run()). */
 type Now = {
   state: ConnectionState
+  reason: StateEvent['reason']
   badge: Badge | undefined
   lang: string
   locale: string | undefined
@@ -165,7 +177,7 @@ type Shared =
   | { t: 'alarm'; alarm: Alarm }
   | { t: 'change'; change: InboxChange }
   | { t: 'badge'; badge: Badge }
-  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number; badge?: Badge }
+  | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number; badge?: Badge; reason?: StateEvent['reason'] }
   | { t: 'error'; error: HeraldErrorEvent }
 type RelayedState = Extract<Shared, { t: 'state' }>
 
@@ -176,8 +188,11 @@ export function connect(options: ConnectOptions): Connection {
   const maxMs = options.backoff?.maxMs ?? MAX_BACKOFF_MS
   const listeners = createListeners()
   const tokens = createTokens(options.token)
+  const storage = options.storage === undefined ? safeLocalStorage() : options.storage
+  const device = options.device === null ? undefined : (options.device ?? browserDevice(storage, base))
   const now: Now = {
     state: 'connecting',
+    reason: undefined,
     badge: undefined,
     lang: options.lang ?? defaultLang(),
     locale: undefined,
@@ -201,18 +216,19 @@ export function connect(options: ConnectOptions): Connection {
   const role = (): Role => relay?.role ?? 'solo'
 
   function snapshot(): StateEvent {
-    const { state, lang, locale, lastId, retryInMs } = now
-    return { state, role: role(), lang, locale, lastId, ...(retryInMs !== undefined ? { retryInMs } : {}) }
+    const { state, lang, locale, lastId, retryInMs, reason } = now
+    return { state, role: role(), lang, locale, lastId, ...(retryInMs !== undefined ? { retryInMs } : {}), ...(reason ? { reason } : {}) }
   }
 
   function relayedState(): RelayedState {
-    const { state, lang, locale, lastId, badge } = now
-    return { t: 'state', state, lang, locale, lastId, ...(badge ? { badge } : {}) }
+    const { state, lang, locale, lastId, badge, reason } = now
+    return { t: 'state', state, lang, locale, lastId, ...(badge ? { badge } : {}), ...(reason ? { reason } : {}) }
   }
 
-  function setState(next: ConnectionState, changes: { retryInMs?: number } = {}) {
+  function setState(next: ConnectionState, changes: { retryInMs?: number; reason?: StateEvent['reason'] } = {}) {
     now.state = next
     now.retryInMs = changes.retryInMs
+    now.reason = changes.reason
     listeners.emit('state', snapshot())
     relay?.share(relayedState())
   }
@@ -277,7 +293,7 @@ export function connect(options: ConnectOptions): Connection {
       setBadge(message.badge)
     // The leader was superseded: so is every tab of this browser. Stop waiting for the lock, or
     // the next tab to get it would take the stream back from whoever superseded us.
-    if (message.state === 'superseded' || message.state === 'expired') stop(message.state)
+    if (message.state === 'superseded' || message.state === 'expired') stop(message.state, message.reason)
     else setState(message.state)
   }
 
@@ -288,11 +304,11 @@ export function connect(options: ConnectOptions): Connection {
     relay?.share(relayedState())
   }
 
-  function stop(final: ConnectionState) {
+  function stop(final: ConnectionState, reason?: StateEvent['reason']) {
     now.closed = true
     now.interrupt?.abort()
     relay?.stop()
-    setState(final)
+    setState(final, { reason })
   }
 
   /** This tab got the lock: it streams for every tab of the user. */
@@ -331,6 +347,7 @@ export function connect(options: ConnectOptions): Connection {
       return await openStream({
         base,
         userId: options.userId,
+        device,
         lang: now.lang,
         since,
         token,
@@ -389,7 +406,7 @@ export function connect(options: ConnectOptions): Connection {
       case 'stop':
         // Not stop(): this tab keeps the lock and keeps answering hello, so that no tab of this
         // browser takes the stream back from whoever superseded it.
-        setState(action.state)
+        setState(action.state, { reason: action.reason })
         return false
       case 'fail':
         fail(action.error)
@@ -425,6 +442,9 @@ export function connect(options: ConnectOptions): Connection {
     },
     get lastId() {
       return now.lastId
+    },
+    get device() {
+      return device
     },
     get badge() {
       return now.badge
@@ -532,6 +552,7 @@ type Ready = { locale: string; since?: number; badge?: Badge }
 type StreamRequest = {
   base: URL
   userId: string
+  device: string | undefined
   lang: string
   since: number | undefined
   token: string | undefined
@@ -549,6 +570,7 @@ type StreamRequest = {
 async function openStream(req: StreamRequest): Promise<StreamEnd> {
   const url = new URL(`connection/${encodeURIComponent(req.userId)}`, req.base.href.replace(/\/?$/, '/'))
   url.searchParams.set('lang', req.lang)
+  if (req.device !== undefined) url.searchParams.set('device', req.device)
   if (req.since !== undefined) url.searchParams.set('since', String(req.since))
   const headers: Record<string, string> = { accept: 'text/event-stream' }
   if (req.token) headers.authorization = `Bearer ${req.token}`
@@ -574,7 +596,10 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
       else req.onRetry(event.retry)
     }
     if (event.data === undefined) return
-    if (event.event === 'superseded') end = { kind: 'superseded' }
+    if (event.event === 'superseded') {
+      const why = (parseJson(event.data) as { reason?: string } | undefined)?.reason
+      end = { kind: 'superseded', ...(why === 'too-many-devices' || why === 'newer-connection' ? { reason: why } : {}) }
+    }
     else if (event.event === 'expired') end = { kind: 'expired' }
     else if (event.event === 'ready' || event.event === 'alarm' || event.event === 'state' || event.event === 'badge') {
       // One frame the client cannot read must not throw out of the stream: a reconnect would
@@ -675,6 +700,33 @@ function maxDefined(a: number | undefined, b: number | undefined): number | unde
 function defaultLang(): string {
   const languages = typeof navigator !== 'undefined' ? navigator.languages : undefined
   return languages?.length ? languages.slice(0, 8).join(',') : 'en'
+}
+
+/**
+ * This browser's device id for a Herald: random, kept in storage so every tab and every visit is
+ * the same device; without storage, a new one per page (a device that leaves when the page does).
+ */
+function browserDevice(storage: ConnectOptions['storage'], base: URL): string {
+  const key = `herald:${base.origin}:device`
+  try {
+    const known = storage?.getItem(key)
+    if (known && /^[A-Za-z0-9._-]{1,64}$/.test(known)) return known
+  } catch {
+    // denied: a device for this page only
+  }
+  const made = randomId()
+  try {
+    storage?.setItem(key, made)
+  } catch {
+    // full or denied: the same
+  }
+  return made
+}
+
+function randomId(): string {
+  const bytes = new Uint8Array(12)
+  globalThis.crypto.getRandomValues(bytes)
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 function safeLocalStorage(): Storage | null {

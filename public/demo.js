@@ -158,7 +158,12 @@ function showState(event) {
   if (event.locale) parts.push(event.locale)
   if (event.lastId !== undefined) parts.push(`last id ${event.lastId}`)
   if (event.retryInMs !== undefined) parts.push(`retry in ${(event.retryInMs / 1000).toFixed(1)} s`)
-  if (event.state === 'superseded') parts.push('another connection took over: press Connect to take it back')
+  if (event.state === 'superseded')
+    parts.push(
+      event.reason === 'too-many-devices'
+        ? 'this user opened more devices than Herald keeps: press Connect to come back'
+        : 'another connection of this browser took over: press Connect to take it back',
+    )
   detailsEl.textContent = parts.join(' · ')
   // The tabs of one user share one language: follow a switch made in another tab.
   if (langSelect.value !== event.lang && [...langSelect.options].some((o) => o.value === event.lang)) langSelect.value = event.lang

@@ -282,3 +282,37 @@ describe('the inbox through the client', () => {
     await expect(c.markRead([99])).rejects.toMatchObject({ code: 'ALARM_NOT_FOUND', status: 404 })
   })
 })
+
+describe('devices', () => {
+  test('by default one random device id per browser, kept in storage: every tab and visit streams as it', async () => {
+    const storage = memoryStorage()
+    const first = start({ storage })
+    const id = (await first.herald.nextStream()).url.searchParams.get('device')
+    expect(id).toMatch(/^[0-9a-f]{24}$/)
+    expect(first.c.device).toBe(id!)
+    first.c.close()
+    const again = start({ storage })
+    expect((await again.herald.nextStream()).url.searchParams.get('device')).toBe(id)
+  })
+
+  test("device: 'x' names it; device: null names none (the user's unnamed device, as a plain EventSource)", async () => {
+    const named = start({ device: 'kiosk-3' })
+    expect((await named.herald.nextStream()).url.searchParams.get('device')).toBe('kiosk-3')
+    named.c.close()
+    const plain = start({ device: null })
+    expect((await plain.herald.nextStream()).url.searchParams.has('device')).toBe(false)
+    expect(plain.c.device).toBeUndefined()
+  })
+
+  test('superseded because of too many devices is reported as such, and the client stays stopped', async () => {
+    const { c, herald, states } = start()
+    const stream = await herald.nextStream()
+    stream.ready('en', 0)
+    await when(c, 'state', (s) => s.state === 'open')
+    stream.send('retry: 86400000\nevent: superseded\ndata: {"reason":"too-many-devices"}\n\n')
+    const last = await when(c, 'state', (s) => s.state === 'superseded')
+    expect(last.reason).toBe('too-many-devices')
+    expect(states.at(-1)).toBe('superseded')
+    expect(herald.requests).toHaveLength(1)
+  })
+})

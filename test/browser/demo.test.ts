@@ -240,10 +240,14 @@ test('superseded by a newer stream elsewhere: the tab stops, says so, and does n
   const { herald: h, context: ctx, streams } = await setup('browser_superseded')
   const page = await open(ctx, `${h.url}/?user=taken&lang=en-US`)
   await waitForState(page, 'open')
-  const elsewhere = await h.subscribe('taken', { lang: 'en-US' }) // another device
+  // A newer stream of this browser's own device (another window of it, a script): the one rule
+  // that still ends the page's stream. Other devices never do (the next test).
+  const device = await page.evaluate((origin) => localStorage.getItem(`herald:${origin}:device`), new URL(h.url).origin)
+  expect(device).toMatch(/^[0-9a-f]{24}$/)
+  const elsewhere = await h.subscribe('taken', { lang: 'en-US', headers: { 'herald-device': device! } })
   await ready(elsewhere)
   await waitForState(page, 'superseded')
-  await expect(page.locator('#details').textContent()).resolves.toContain('another connection took over')
+  await expect(page.locator('#details').textContent()).resolves.toContain('another connection of this browser took over')
   // The newer stream keeps receiving: had the tab reconnected, it would have been superseded.
   await publish(h, 'taken', { 'en-US': 'for the newer stream' })
   const next = await elsewhere.nextEvent()
@@ -323,4 +327,26 @@ test('"Load older" pages back through history, in the chosen language, with read
   expect(await page.locator('#alarms li.unread').count()).toBe(6)
   await page.waitForSelector('#badge[data-unread="6"]')
   await page.waitForSelector('#older[hidden]', { state: 'attached' })
+}, 30_000)
+
+test('two browsers are two devices: both stay live and show every alarm, and a read on one shows on the other', async () => {
+  const { herald: h, context: laptop } = await setup('browser_devices')
+  const phone = await browser.newContext({ locale: 'en-US' })
+  try {
+    const a = await open(laptop, `${h.url}/?user=devices&lang=en-US`)
+    await waitForState(a, 'open')
+    const b = await open(phone, `${h.url}/?user=devices&lang=en-US`)
+    await waitForState(b, 'open')
+    for (let n = 1; n <= 2; n++) await publish(h, 'devices', { 'en-US': `to both ${n}` })
+    await Promise.all([waitForAlarmCount(a, 2), waitForAlarmCount(b, 2)])
+    expect((await demoState(a)).state).toBe('open') // the second browser did not supersede the first
+    expect(h.herald.live.size).toBe(2)
+    await b.click('#alarms li[data-seq="1"] .message')
+    await a.waitForSelector('#badge[data-unread="1"]')
+    await a.waitForSelector('#alarms li[data-seq="1"]:not(.unread)')
+    const presence = await (await fetch(`${h.url}/users/devices/presence`)).json()
+    expect(presence.devices).toHaveLength(2)
+  } finally {
+    await phone.close()
+  }
 }, 30_000)

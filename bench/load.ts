@@ -6,7 +6,11 @@ import type { Command, Reply } from './protocol'
 
 const now = () => performance.timeOrigin + performance.now() // one clock for every process on the machine
 
+/** Open streams by user, or by "user device" for a device's stream. */
 const streams = new Map<string, SseStream>()
+const keyOf = (user: string, device?: string) => (device === undefined ? user : `${user} ${device}`)
+const pathOf = (user: string, lang: string, device?: string) =>
+  `/connection/${user}?lang=${lang}${device === undefined ? '' : `&device=${device}`}`
 let receipts: number[] = [] // flat pairs: alarm id, arrival time
 let opening: { pending: number; done: () => void } | undefined
 const supersedeWaits = new Map<SseStream, (t: number) => void>()
@@ -37,7 +41,7 @@ const send = (reply: Reply) => process.send!(reply)
 
 async function open(command: Extract<Command, { type: 'open' }>) {
   const started = now()
-  const { users, port, localAddress, lang } = command
+  const { users, port, localAddress, lang, device } = command
   // Open in waves so the listen backlog is not overrun: at most `wave` handshakes in flight.
   const wave = 500
   for (let i = 0; i < users.length; i += wave) {
@@ -50,28 +54,28 @@ async function open(command: Extract<Command, { type: 'open' }>) {
         done()
       }
       for (const user of slice)
-        streams.set(user, openStream({ hostname: '127.0.0.1', port, localAddress, user, path: `/connection/${user}?lang=${lang}` }, events))
+        streams.set(keyOf(user, device), openStream({ hostname: '127.0.0.1', port, localAddress, user: keyOf(user, device), path: pathOf(user, lang, device) }, events))
     })
   }
   opening = undefined
   let ready = 0
-  for (const user of users) if (streams.get(user)?.ready) ready++
+  for (const user of users) if (streams.get(keyOf(user, device))?.ready) ready++
   send({ type: 'opened', ready, failed: users.length - ready, ms: now() - started })
 }
 
-async function supersede({ users, port, localAddress, lang, concurrency }: Extract<Command, { type: 'supersede' }>) {
+async function supersede({ users, port, localAddress, lang, concurrency, device }: Extract<Command, { type: 'supersede' }>) {
   const samples: number[] = []
   const reasons: string[] = []
   let missing = 0
   for (let i = 0; i < users.length; i += concurrency) {
     await Promise.all(
       users.slice(i, i + concurrency).map(async (user) => {
-        const older = streams.get(user)
+        const older = streams.get(keyOf(user, device))
         if (!older || older.ended) return void (missing++, reasons.push(`${user}: no open stream to supersede`))
         const ended = new Promise<number>((resolve) => supersedeWaits.set(older, resolve))
         const started = now()
-        const newer = openStream({ hostname: '127.0.0.1', port, localAddress, user, path: `/connection/${user}?lang=${lang}` }, events)
-        streams.set(user, newer)
+        const newer = openStream({ hostname: '127.0.0.1', port, localAddress, user: keyOf(user, device), path: pathOf(user, lang, device) }, events)
+        streams.set(keyOf(user, device), newer)
         const end = await Promise.race([ended, Bun.sleep(15_000).then(() => NaN)])
         if (Number.isNaN(end)) {
           missing++

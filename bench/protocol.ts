@@ -1,8 +1,9 @@
 // Messages between the benchmark driver (bench/run.ts) and its load processes (bench/load.ts).
 export type Command =
-  | { type: 'open'; users: string[]; port: number; localAddress: string; lang: string }
+  /** `device`: every stream of this command is that device of its user (`?device=`). */
+  | { type: 'open'; users: string[]; port: number; localAddress: string; lang: string; device?: string }
   | { type: 'collect' }
-  | { type: 'supersede'; users: string[]; port: number; localAddress: string; lang: string; concurrency: number }
+  | { type: 'supersede'; users: string[]; port: number; localAddress: string; lang: string; concurrency: number; device?: string }
   | { type: 'publish'; url: string; seconds: number; maxCount: number; concurrency: number; users: string[] }
   | { type: 'cpu' }
   | { type: 'close' }

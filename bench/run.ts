@@ -17,6 +17,7 @@ import { migrate } from '../src/store/migrate'
 import { openFiles, startCluster } from './cluster'
 import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
+import { measureDevices } from './devices'
 import { measureInbox } from './inbox'
 import { formatTable, percentiles, type Row } from './report'
 
@@ -38,7 +39,7 @@ const { values: args } = parseArgs({
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -692,6 +693,24 @@ try {
     )
     if (m) results.inbox = m
   }
+  if (only.has('devices')) {
+    const m = await phase('devices', () =>
+      measureDevices(
+        { users: quick ? 2000 : 9000, supersedeSamples: SUPERSEDE_SAMPLES, presenceRequests: quick ? 400 : 2000 },
+        {
+          workers: workers.slice(0, Math.max(2, mainLoad)),
+          ask,
+          freshDatabase: (name) => freshDatabase(admin, name),
+          async startHerald(url) {
+            const server = await startTarget(TARGETS[0]!, url)
+            return { port: server.port, stop: () => stopProcess(server) }
+          },
+          log,
+        },
+      ),
+    )
+    if (m) results.devices = m
+  }
   if (only.has('instances'))
     for (const signals of SIGNALS) {
       const m = await phase(`instances (${signals} signals)`, () => measureInstances(signals, admin, workers[0]!))
@@ -732,9 +751,10 @@ type Results = {
   /** By what carries the signals between the instances. */
   instances?: Partial<Record<Signals, Measures>>
   inbox?: Measures
+  devices?: Measures
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -796,6 +816,19 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('publish requests failed', x.publish_failed, '', 'none')
     other('supersedes missed / alarms lost', x.missed, '', 'none')
     other('signals per /health (A, B)', x.signals_reported, '', 'none')
+  }
+  if (devices) {
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
+      rows.push({ label: `devices: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const streams = Number(devices.storm_devices_ready).toLocaleString('en-US')
+    other(`reconnect storm, ${streams} streams as 2 devices per user: opens`, devices.storm_devices_per_s, '/s', 'higher', {
+      value: devices.storm_single_per_s,
+      label: `one stream per user, ${Number(devices.storm_single_ready).toLocaleString('en-US')} users`,
+    })
+    other('supersede within one device → older ended, p50', devices.supersede_device_p50_ms, 'ms', 'lower', single('supersede_p50_ms', 'per user'))
+    other('supersede within one device, p99', devices.supersede_device_p99_ms, 'ms', 'lower', single('supersede_p99_ms', 'per user'))
+    other('GET /users/:id/presence (2 devices live), p50', devices.presence_p50_ms, 'ms', 'lower')
+    other('GET /users/:id/presence, p99', devices.presence_p99_ms, 'ms', 'lower')
   }
   if (inbox) {
     const other = (label: string, value: Row['herald'], unit: string, better: Row['better']) =>

@@ -6,6 +6,8 @@ import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createSignals, type Signals } from '../signals/signals'
 import { alarmReads, knownLocales, rememberLocales } from '../store/alarms'
+import { loadTemplates, templateStore } from '../store/templates'
+import { createCatalogue, type Catalogue } from '../templates/catalogue'
 import { createChannels } from '../store/channels'
 import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createPublisher, type Publisher } from '../store/publisher'
@@ -22,6 +24,8 @@ import { browserRoutes } from './routes/browser'
 import { connectionRoutes } from './routes/connection'
 import { devRoutes } from './routes/dev'
 import { healthRoutes } from './routes/health'
+import { createTemplateService, templateRoutes } from './routes/templates'
+import { seedDemoTemplates } from './demo-templates'
 
 export type Herald = {
   app: Elysia<any, any, any, any, any, any, any>
@@ -32,6 +36,8 @@ export type Herald = {
   available: Available
   signals: Signals
   auth: Auth
+  /** This process's copy of the template catalogue. */
+  templates: Catalogue
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
    * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
@@ -66,6 +72,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   if (!options.locales) available.add(await knownLocales(sql, options.maxLocales))
   const place = await currentPlace(sql)
   const live = createLive({ heartbeatMs: options.heartbeatMs })
+  const templates = createCatalogue((keys) => loadTemplates(sql, keys))
   const signals = createSignals(createChannels(sql), live, {
     channel: channelFor(place.schema),
     listenChannel: options.channel,
@@ -73,12 +80,16 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     redisUrl: options.redisUrl,
     redisPrefix: options.redisPrefix ?? `herald:${place.database}:${place.schema}:`,
     redisPingMs: options.redisPingMs,
+    templates,
     log,
   })
   await signals.start()
-  const fetcher = createFetcher(alarmReads(sql))
+  const fetcher = createFetcher(alarmReads(sql), { resolve: templates.resolve })
   const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
   const admission = createAdmission({ ...options, auth, streams: () => live.size })
+  const catalogueStore = templateStore(sql)
+  const templateService = createTemplateService({ store: catalogueStore, available, catalogue: templates, signals })
+  if (options.demo) await seedDemoTemplates(catalogueStore, templateService)
   const streams = {
     live,
     fetcher,
@@ -101,8 +112,9 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       onError(error)
       return toResponse(Errors.internal())
     })
-    .use(connectionRoutes(streams, admission))
-    .use(alarmRoutes(publisher, available, admission))
+    .use(connectionRoutes(streams, admission, { defaultTimeZone: options.defaultTimeZone }))
+    .use(alarmRoutes(publisher, available, admission, templates))
+    .use(templateRoutes({ service: templateService, store: catalogueStore, available, admission }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
     .use(
@@ -124,6 +136,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     available,
     signals,
     auth,
+    templates,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
       return publisher.settled()

@@ -1,5 +1,5 @@
 // The signals every instance shares, behind one interface: "user U has a newer stream" (a shared
-// generation counter) and "user U has new alarms" (wake-ups). PostgreSQL carries them always — every
+// generation counter), "user U has new alarms" (wake-ups) and "template K changed". PostgreSQL carries them always — every
 // instance listens there — and Redis, when configured and reachable, carries them instead, taking
 // the counter writes and the NOTIFY lock off the database.
 //
@@ -10,10 +10,10 @@
 import type { Channels } from '../store/channels'
 import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
 import { createRedisLink, type RedisLink } from './redis'
-import type { Local } from './local'
+import type { Local, LocalTemplates } from './local'
 import { createPgWakes } from './wake'
 
-export type { Local }
+export type { Local, LocalTemplates }
 
 export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)' | 'postgres (another instance cannot reach Redis)'
 
@@ -24,6 +24,8 @@ export type Signals = {
   quietCommits(): boolean
   /** After a quiet commit: wakes these users' streams everywhere (through PostgreSQL if Redis fails). Never rejects. */
   announce(userIds: string[]): Promise<void>
+  /** After a quiet commit of a template: every instance drops its copy (through PostgreSQL if Redis fails). Never rejects. */
+  announceTemplate(key: string): Promise<void>
   /** Wakes local streams that missed a wake-up; returns how many. */
   catchUp(): Promise<number>
   readonly backend: Backend
@@ -45,6 +47,8 @@ export type SignalsOptions = {
   downRepeatMs?: number
   /** How often Redis must answer a PING (and within how long) for the link to count as up. */
   redisPingMs?: number
+  /** This process's template catalogue: told when a template changed anywhere. */
+  templates?: LocalTemplates
 }
 
 export function createSignals(channels: Channels, local: Local, options: SignalsOptions): Signals {
@@ -55,11 +59,26 @@ export function createSignals(channels: Channels, local: Local, options: Signals
     onError,
   })
   const generationChannel = options.channel + '_generation'
+  // The templates trigger (sql/007) NOTIFYs here on every commit that is not quiet.
+  const templateChannel = options.channel + '_templates'
+  const templates = options.templates
   const pgGenerations = createPgGenerations(channels, local, { channel: generationChannel })
   const redis = options.redisUrl
     ? createRedisSignals(channels, local, { ...options, redisUrl: options.redisUrl }, wakes.catchUp)
     : undefined
   const unlisten: (() => Promise<void>)[] = []
+
+  async function listenForTemplates() {
+    if (!templates) return
+    unlisten.push(
+      await channels.listen(
+        templateChannel,
+        (key) => templates.forget(key),
+        // Changes committed while the LISTEN was down were not heard: nothing kept can be trusted.
+        () => templates.forgetAll(),
+      ),
+    )
+  }
 
   async function listenForGenerations() {
     unlisten.push(
@@ -95,6 +114,14 @@ export function createSignals(channels: Channels, local: Local, options: Signals
         await channels.notify(options.channel, userIds).catch(onError)
       }
     },
+    async announceTemplate(key) {
+      try {
+        if (!redis) throw new Error('no Redis')
+        await redis.publishTemplate(key)
+      } catch {
+        await channels.notify(templateChannel, [key]).catch(onError)
+      }
+    },
     catchUp: () => wakes.catchUp(),
     get backend(): Backend {
       if (!redis) return 'postgres'
@@ -104,6 +131,7 @@ export function createSignals(channels: Channels, local: Local, options: Signals
     async start() {
       await wakes.start()
       await listenForGenerations()
+      await listenForTemplates()
       if (redis) unlisten.push(await redis.start())
     },
     async stop() {
@@ -119,6 +147,7 @@ type RedisSignals = {
   /** Connected, and no peer has said it is not. */
   usable(): boolean
   publishWake(userIds: string[]): Promise<void>
+  publishTemplate(key: string): Promise<void>
   /** Connects (or starts retrying) and listens to peers; returns how to stop listening. */
   start(): Promise<() => Promise<void>>
 }
@@ -132,7 +161,7 @@ function createRedisSignals(
   const { log, redisPrefix: prefix, downRepeatMs = 2000 } = options
   const self = crypto.randomUUID().slice(0, 8)
   const control = options.channel + '_control'
-  const names = { generation: prefix + 'generation', wake: prefix + 'wake' }
+  const names = { generation: prefix + 'generation', wake: prefix + 'wake', templates: prefix + 'templates' }
   /** Peers that said they cannot reach Redis, until when we believe them. */
   const peersDown = new Map<string, number>()
   let downTimer: ReturnType<typeof setInterval> | undefined
@@ -140,10 +169,11 @@ function createRedisSignals(
 
   const link = createRedisLink({
     url: options.redisUrl,
-    channels: [names.generation, names.wake],
+    channels: [names.generation, names.wake, names.templates],
     pingEveryMs: options.redisPingMs,
     onMessage(message, channel) {
       if (channel === names.generation) return applyAnnouncement(local, message, onError)
+      if (channel === names.templates) return options.templates?.forget(message)
       const users = wakeList(message)
       if (users) local.wake(users)
       else onError(new Error(`ignored a malformed wake-up on ${channel}: ${JSON.stringify(message.slice(0, 100))}`))
@@ -151,13 +181,16 @@ function createRedisSignals(
     onDown(error) {
       log.warn(`herald: Redis is unreachable (${error.message}); signalling through PostgreSQL until it is back`)
       tell('down')
-      // Repeat, and look for alarms that peers committed quietly before they heard.
+      // Repeat, and look for alarms that peers committed quietly before they heard (and forget
+      // templates they may have changed then: read again, they are current).
       downTimer ??= setInterval(() => {
         tell('down')
         catchUpWakes().catch(onError)
+        options.templates?.forgetAll()
       }, downRepeatMs)
       downTimer.unref?.()
       catchUpWakes().catch(onError)
+      options.templates?.forgetAll()
     },
     onUp() {
       if (!downTimer) return // the first connection: nothing was missed
@@ -167,6 +200,8 @@ function createRedisSignals(
       tell('up')
       catchUpWakes().catch(onError)
       generations.catchUp().catch(onError)
+      // Peers that signalled through Redis meanwhile: this instance did not hear their changes.
+      options.templates?.forgetAll()
     },
   })
   const generations = createRedisGenerations(link, local, { prefix, channel: names.generation })
@@ -201,6 +236,9 @@ function createRedisSignals(
     usable: () => link.up && !anyPeerDown(),
     async publishWake(userIds) {
       await link.send('PUBLISH', [names.wake, JSON.stringify(userIds)])
+    },
+    async publishTemplate(key) {
+      await link.send('PUBLISH', [names.templates, key])
     },
     async start() {
       const unlisten = await channels.listen(control, heard)

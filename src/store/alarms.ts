@@ -2,14 +2,22 @@
 import type postgres from 'postgres'
 import type { Sql } from './db'
 import { Errors } from '../errors'
+import type { Template } from '../templates/catalogue'
+
+/** What an alarm shows: its texts (`messages`), or a template and its params (`template`), never both. */
+export type AlarmContent =
+  | {
+      /** Canonical locale → text. */
+      messages: Record<string, string>
+      template?: undefined
+    }
+  | { messages?: undefined; template: { key: string; params: Record<string, unknown> } }
 
 export type NewAlarm = {
   userId: string
-  /** Canonical locale → text. */
-  messages: Record<string, string>
   data: Record<string, unknown>
   key?: string
-}
+} & AlarmContent
 
 export type PublishedAlarm = {
   id: number
@@ -29,6 +37,11 @@ export type AlarmRow = {
   /** The alarm's `data` as JSON text, spliced into frames without a parse/stringify round trip. */
   dataJson: string
   createdAt: string
+  /**
+   * A template alarm (then `locales` and `messages` are empty): its key and params (JSON text, as
+   * stored); `resolved` is the key's current template, given by the catalogue before rendering.
+   */
+  template?: { key: string; params: string; resolved?: Template }
 }
 
 export type FetchRequest = { userId: string; after: number }
@@ -76,6 +89,8 @@ export async function insertAlarms(
   const users: string[] = []
   const datas: string[] = []
   const keys: (string | null)[] = []
+  const templates: (string | null)[] = []
+  const params: (string | null)[] = []
   const messageOf: number[] = []
   const messageLocales: string[] = []
   const messageTexts: string[] = []
@@ -84,18 +99,23 @@ export async function insertAlarms(
     users.push(alarm.userId)
     datas.push(JSON.stringify(alarm.data))
     keys.push(alarm.key ?? null)
-    const locales = Object.keys(alarm.messages).sort()
+    templates.push(alarm.template?.key ?? null)
+    params.push(alarm.template ? JSON.stringify(alarm.template.params) : null)
+    // A template alarm's languages are its template's, now and later: the caller says which.
+    const locales = alarm.messages ? Object.keys(alarm.messages).sort() : []
     localesOf.push(locales)
     for (const locale of locales) {
       messageOf.push(i + 1)
       messageLocales.push(locale)
-      messageTexts.push(alarm.messages[locale]!)
+      messageTexts.push(alarm.messages![locale]!)
     }
   })
   const query = sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null; busy: boolean }[]>`
     with input as materialized (
-      select n, user_id, data::jsonb as data, key, nextval(pg_get_serial_sequence('alarms', 'id')) as id
-      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[]) with ordinality as i(user_id, data, key, n),
+      select n, user_id, data::jsonb as data, key, template_key, params::jsonb as params,
+             nextval(pg_get_serial_sequence('alarms', 'id')) as id
+      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[], ${templates}::text[], ${params}::text[])
+        with ordinality as i(user_id, data, key, template_key, params, n),
         -- Set before the first row goes in: the NOTIFY trigger reads herald.quiet, and lock waits
         -- read lock_timeout when they begin. Local: both end with this statement.
         (select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true),
@@ -110,8 +130,8 @@ export async function insertAlarms(
       select user_id from user_seqs
       where ${skipBusy} and user_id in (select user_id from input) and user_id not in (select user_id from mine)
     ), a as (
-      insert into alarms (id, user_id, data, idempotency_key) overriding system value
-      select id, user_id, data, key from input
+      insert into alarms (id, user_id, data, idempotency_key, template_key, params) overriding system value
+      select id, user_id, data, key, template_key, params from input
       where user_id not in (select user_id from busy)
       order by user_id, n
       on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
@@ -155,14 +175,17 @@ export async function catchUpAlarmIds(sql: Sql): Promise<void> {
 
 export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
   const { userId, key = '' } = alarm
+  // The same alarm: the same data, and the same texts, or the same template with the same params.
   const [row] = await sql<
     { id: string; seq: string; created_at: Date; locales: string[]; same: boolean }[]
   >`
     select a.id, a.seq, a.created_at,
            array(select locale from alarm_messages where alarm_id = a.id order by locale) as locales,
            a.data = ${sql.json(alarm.data as postgres.JSONValue)}
-             and (select jsonb_object_agg(locale, message) from alarm_messages where alarm_id = a.id)
-                 = ${sql.json(alarm.messages)} as same
+             and coalesce((select jsonb_object_agg(locale, message) from alarm_messages where alarm_id = a.id), '{}')
+                 = ${sql.json(alarm.messages ?? {})}
+             and a.template_key is not distinct from ${alarm.template?.key ?? null}::text
+             and a.params is not distinct from ${alarm.template ? JSON.stringify(alarm.template.params) : null}::text::jsonb as same
     from alarms a
     where a.user_id = ${userId} and a.idempotency_key = ${key}`
   if (!row) return undefined
@@ -184,12 +207,23 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
   const users = requests.map((r) => r.userId)
   const afters = requests.map((r) => r.after)
   const rows = await sql<
-    { i: string; id: string; seq: string; data: string; created_at: Date; locales: string[]; messages: string[] }[]
+    {
+      i: string
+      id: string
+      seq: string
+      data: string
+      created_at: Date
+      locales: string[]
+      messages: string[]
+      template_key: string | null
+      params: string | null
+    }[]
   >`
-    select r.i, a.id, a.seq, a.data::text as data, a.created_at, m.locales, m.messages
+    select r.i, a.id, a.seq, a.data::text as data, a.created_at, m.locales, m.messages,
+           a.template_key, a.params::text as params
     from unnest(${users}::text[], ${afters}::int8[]) with ordinality as r(user_id, after, i)
     cross join lateral (
-      select id, seq, data, created_at from alarms
+      select id, seq, data, created_at, template_key, params from alarms
       where user_id = r.user_id and seq > r.after
       order by seq
       limit ${limit}
@@ -213,6 +247,7 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
         messages: row.messages ?? [],
         dataJson: row.data,
         createdAt: row.created_at.toISOString(),
+        ...(row.template_key !== null ? { template: { key: row.template_key, params: row.params ?? '{}' } } : {}),
       }
       shared.set(row.id, alarm)
     }

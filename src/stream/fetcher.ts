@@ -19,12 +19,22 @@ export type FetcherOptions = {
   maxBatch?: number
   /** Batches in flight at once per kind; the rest wait their turn, so a storm cannot drain the pool. */
   maxInFlight?: number
+  /**
+   * Gives the rows of template alarms their current template (the catalogue's resolve), before any
+   * stream renders them: one read for the keys a batch needs and the process does not keep.
+   */
+  resolve?(pages: AlarmRow[][]): Promise<void> | undefined
 }
 
 export function createFetcher(reads: AlarmReads, options: FetcherOptions = {}): Fetcher {
-  const { limit = 100, maxBatch = 1000, maxInFlight = 4 } = options
+  const { limit = 100, maxBatch = 1000, maxInFlight = 4, resolve } = options
   const stats: BatchStats = { queries: 0, requests: 0 }
-  const alarms = createBatcher<FetchRequest, AlarmRow[]>((batch) => reads.fetchAfter(batch, limit), {
+  async function read(batch: FetchRequest[]): Promise<AlarmRow[][]> {
+    const pages = await reads.fetchAfter(batch, limit)
+    await resolve?.(pages)
+    return pages
+  }
+  const alarms = createBatcher<FetchRequest, AlarmRow[]>(read, {
     maxBatch,
     maxInFlight,
     stats,

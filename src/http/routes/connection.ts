@@ -1,6 +1,6 @@
 // GET /connection/:userId — the seed's path, so the seed's EventSource client works unchanged.
 import { Elysia } from 'elysia'
-import { pathUserId, resumeCursor, parseUserId } from '../input'
+import { parseTimeZone, pathUserId, resumeCursor, parseUserId } from '../input'
 import { parseAcceptLanguage, parseLangParam, streamLanguage } from '../../locale'
 import type { Admission } from '../admission'
 import { openAlarmStream, type StreamContext } from '../../stream/stream'
@@ -13,18 +13,20 @@ const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 }
 
-export function connectionRoutes(ctx: StreamContext, admission: Admission) {
+/** `defaultTimeZone`: where template alarms show their dates when the stream names no `tz` (HERALD_DEFAULT_TIME_ZONE). */
+export function connectionRoutes(ctx: StreamContext, admission: Admission, { defaultTimeZone }: { defaultTimeZone: string }) {
   return new Elysia({ name: 'connection' }).get('/connection/:userId', async ({ request, server }) => {
     const url = new URL(request.url)
     const userId = parseUserId(pathUserId(url.pathname))
     const lang = url.searchParams.get('lang')
     const requested = lang !== null ? parseLangParam(lang) : parseAcceptLanguage(request.headers.get('accept-language'))
     const since = resumeCursor(request.headers.get('last-event-id'), url.searchParams.get('since') ?? undefined)
+    const timeZone = parseTimeZone(url.searchParams.get('tz'), defaultTimeZone)
     const { expiresAt } = await admission.admitStream(request, url, userId)
     const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
     // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
     server?.timeout(request, 0)
-    const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt })
+    const body = openAlarmStream(ctx, { userId, locale, preferred, timeZone, since, expiresAt })
     return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
   })
 }

@@ -20,7 +20,12 @@ export type Alarm = {
   seq: number
   /** The language `message` is in (the best fit the alarm has). */
   locale: string
+  /** Plain text (never HTML): a template alarm's is rendered in `locale` and the stream's time zone. */
   message: string
+  /** The template key, for an alarm published with `template` + `params`. */
+  template?: string
+  /** Set when a template alarm's stored params no longer fit (`INVALID_PARAMS`: those show as `{name}`). */
+  renderError?: string
   data: unknown
   createdAt: string
 }
@@ -65,6 +70,16 @@ export type ConnectOptions = {
   userId: string
   /** One BCP 47 tag or a comma list (`ja-JP,ko`). Default: the browser's languages. */
   lang?: string
+  /**
+   * The IANA time zone template alarms show dates in. Default: the browser's
+   * (`Intl.DateTimeFormat().resolvedOptions().timeZone`); null: send none (the server's default).
+   */
+  timeZone?: string | null
+  /**
+   * Start after this seq on the first stream instead of the stored last id (0: from the first
+   * alarm), e.g. to read earlier alarms again in a new language. Later reconnects resume as usual.
+   */
+  since?: number
   /** A subscriber token, or a function that fetches a fresh one (called again when it expires). */
   token?: string | (() => string | Promise<string>)
   /** Share one stream between this user's tabs. Default: true where Web Locks and BroadcastChannel exist. */
@@ -123,7 +138,7 @@ export function connect(options: ConnectOptions): Connection {
     state: 'connecting',
     lang: options.lang ?? defaultLang(),
     locale: undefined,
-    lastId: stored.read(),
+    lastId: options.since ?? stored.read(),
     retryInMs: undefined,
     closed: false,
     interrupt: undefined,
@@ -141,6 +156,7 @@ export function connect(options: ConnectOptions): Connection {
       },
     )
   const role = (): Role => relay?.role ?? 'solo'
+  const timeZone = options.timeZone === undefined ? browserTimeZone() : (options.timeZone ?? undefined)
 
   function snapshot(): StateEvent {
     const { state, lang, locale, lastId, retryInMs } = now
@@ -243,7 +259,8 @@ export function connect(options: ConnectOptions): Connection {
 
   /** One stream, after the last id this tab (or any tab, through storage) has. */
   async function openOnce(loop: Loop, signal: AbortSignal): Promise<StreamEnd> {
-    const since = maxDefined(now.lastId, stored.read())
+    // With `since` asked for, this connection's own last id is the truth: storage may be ahead.
+    const since = options.since !== undefined ? now.lastId : maxDefined(now.lastId, stored.read())
     try {
       const token = await tokens.current(loop.refreshToken)
       loop.refreshToken = false
@@ -251,6 +268,7 @@ export function connect(options: ConnectOptions): Connection {
         base,
         userId: options.userId,
         lang: now.lang,
+        timeZone,
         since,
         token,
         signal,
@@ -412,6 +430,7 @@ type StreamRequest = {
   base: URL
   userId: string
   lang: string
+  timeZone: string | undefined
   since: number | undefined
   token: string | undefined
   signal: AbortSignal
@@ -426,6 +445,7 @@ type StreamRequest = {
 async function openStream(req: StreamRequest): Promise<StreamEnd> {
   const url = new URL(`connection/${encodeURIComponent(req.userId)}`, req.base.href.replace(/\/?$/, '/'))
   url.searchParams.set('lang', req.lang)
+  if (req.timeZone !== undefined) url.searchParams.set('tz', req.timeZone)
   if (req.since !== undefined) url.searchParams.set('since', String(req.since))
   const headers: Record<string, string> = { accept: 'text/event-stream' }
   if (req.token) headers.authorization = `Bearer ${req.token}`
@@ -550,6 +570,19 @@ function maxDefined(a: number | undefined, b: number | undefined): number | unde
 function defaultLang(): string {
   const languages = typeof navigator !== 'undefined' ? navigator.languages : undefined
   return languages?.length ? languages.slice(0, 8).join(',') : 'en'
+}
+
+/**
+ * The browser's IANA zone, if it names one: Herald refuses anything else with a 400, and a stream
+ * must not fail for an odd system setting (`Etc/Unknown`, an offset), so that sends no `tz`.
+ */
+function browserTimeZone(): string | undefined {
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone
+    return /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone) && zone !== 'Etc/Unknown' ? zone : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function safeLocalStorage(): Storage | null {

@@ -220,3 +220,23 @@ test('after a frame it cannot read, a reconnect resumes past it', async () => {
   first.end()
   expect((await herald.nextStream()).url.searchParams.get('since')).toBe('7')
 })
+
+test("the stream asks for the browser's time zone by default, a given one, or none", async () => {
+  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone
+  expect((await start().herald.nextStream()).url.searchParams.get('tz')).toBe(browserZone)
+  expect((await start({ timeZone: 'Asia/Seoul' }).herald.nextStream()).url.searchParams.get('tz')).toBe('Asia/Seoul')
+  expect((await start({ timeZone: null }).herald.nextStream()).url.searchParams.has('tz')).toBe(false)
+})
+
+test('since: the first stream starts there, not at the stored last id; reconnects resume from what arrived', async () => {
+  const storage = memoryStorage({ [KEY]: '9' })
+  const { c, herald } = start({ storage, since: 0 })
+  const first = await herald.nextStream()
+  expect(first.url.searchParams.get('since')).toBe('0')
+  first.ready('en', 0)
+  first.alarm(1)
+  await when(c, 'alarm')
+  first.end()
+  expect((await herald.nextStream()).url.searchParams.get('since')).toBe('1')
+  expect(storage.map.get(KEY)).toBe('9') // never moved back
+})

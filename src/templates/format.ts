@@ -13,17 +13,30 @@ const INTL_BYTES = 1024
 const intl = createLru<Intl.NumberFormat | Intl.DateTimeFormat | Intl.PluralRules>(MAX_INTL, MAX_INTL * INTL_BYTES)
 const byZone = createLru<Formatters>(1024, 1024 * 256)
 
+/**
+ * Options objects come from parsed texts (and intl-messageformat's fixed styles), so the same object
+ * comes back for every alarm: an id per object names it in a cache key without serializing it.
+ */
+const optionIds = new WeakMap<object, number>()
+let nextOptionId = 1
+
+function idOf(options: object | undefined): number {
+  if (!options) return 0
+  let id = optionIds.get(options)
+  if (id === undefined) optionIds.set(options, (id = nextOptionId++))
+  return id
+}
+
 /** The formatters intl-messageformat calls, for one time zone. */
 export function formattersFor(timeZone: string): Formatters {
   let formatters = byZone.get(timeZone)
   if (formatters) return formatters
   formatters = {
-    getNumberFormat: (locales, options) =>
-      kept(`n|${locales}|${JSON.stringify(options ?? {})}`, () => new Intl.NumberFormat(locales, options)),
+    getNumberFormat: (locales, options) => kept(`n|${locales}|${idOf(options)}`, () => new Intl.NumberFormat(locales, options)),
     getDateTimeFormat: (locales, options) =>
-      kept(`d|${timeZone}|${locales}|${JSON.stringify(options ?? {})}`, () => new Intl.DateTimeFormat(locales, { ...options, timeZone })),
-    getPluralRules: (locales, options) =>
-      kept(`p|${locales}|${JSON.stringify(options ?? {})}`, () => new Intl.PluralRules(locales, options)),
+      kept(`d|${timeZone}|${locales}|${idOf(options)}`, () => new Intl.DateTimeFormat(locales, { ...options, timeZone })),
+    // Asked with a fresh `{ type }` every time: named by the type, its only option here.
+    getPluralRules: (locales, options) => kept(`p|${locales}|${options?.type ?? 'cardinal'}`, () => new Intl.PluralRules(locales, options)),
   }
   byZone.set(timeZone, formatters, 256)
   return formatters

@@ -88,7 +88,7 @@ async function supersede({ users, port, localAddress, lang, concurrency, device 
   send({ type: 'superseded', samples, missing, reasons: reasons.slice(0, 10) })
 }
 
-async function publish({ url, seconds, maxCount, concurrency, users }: Extract<Command, { type: 'publish' }>) {
+async function publish({ url, seconds, maxCount, concurrency, users, template }: Extract<Command, { type: 'publish' }>) {
   const deadline = performance.now() + seconds * 1000
   let ok = 0
   let failed = 0
@@ -100,7 +100,11 @@ async function publish({ url, seconds, maxCount, concurrency, users }: Extract<C
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ userId: user, messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' }, data: { n: issued } }),
+        body: JSON.stringify(
+          template
+            ? { userId: user, template: template.key, params: template.params, data: { n: issued } }
+            : { userId: user, messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' }, data: { n: issued } },
+        ),
         signal: AbortSignal.timeout(5_000), // a stuck server fails the request, not the benchmark
       }).catch(() => undefined)
       if (res?.status === 201) ok++

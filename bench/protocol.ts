@@ -4,7 +4,8 @@ export type Command =
   | { type: 'open'; users: string[]; port: number; localAddress: string; lang: string; device?: string }
   | { type: 'collect' }
   | { type: 'supersede'; users: string[]; port: number; localAddress: string; lang: string; concurrency: number; device?: string }
-  | { type: 'publish'; url: string; seconds: number; maxCount: number; concurrency: number; users: string[] }
+  /** `template`: publish with this template key and params instead of texts. */
+  | { type: 'publish'; url: string; seconds: number; maxCount: number; concurrency: number; users: string[]; template?: { key: string; params: Record<string, unknown> } }
   | { type: 'cpu' }
   | { type: 'close' }
 

@@ -4,8 +4,11 @@
 // PostgreSQL signals and with Redis signals). Prints one table and writes bench/results/<date>.json.
 // Every phase is bounded in count and time, and ends every process it started.
 //
+// Herald's phase also measures template alarms (publish rate, delivery latency), and the render
+// phase the cost of one template frame, cached and not (in this process, no server).
+//
 // Options: --quick; --sizes=1000,10000,max --max=19900 --idle-seconds=30 --alarms=1000 (one process);
-// --only=herald,baseline,cluster,instances (any of them, comma-separated; default all);
+// --only=herald,baseline,cluster,instances,render (any of them, comma-separated; default all);
 // --workers=2,3 --cluster-max=50000 (--quick: 6000) --cluster-per-worker=19000 (cluster mode: each
 // worker count is asked min(cluster-max, workers × cluster-per-worker) streams);
 // --signals=postgres,redis (instances); --out=<file> (instead of bench/results/<date>.json).
@@ -39,7 +42,7 @@ const { values: args } = parseArgs({
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -213,6 +216,34 @@ async function transactions(admin: postgres.Sql, database: string): Promise<numb
 
 const MESSAGES = { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' }
 
+/** The seed's reservation as a template: what the template rows publish and stream. */
+const TEMPLATE_KEY = 'reservation.confirmed'
+const TEMPLATE = {
+  en: '{seats, plural, one {# seat} other {# seats}} reserved for {at, date, medium}, {at, time, short}',
+  ko: '{at, date, medium} {at, time, short}에 {seats}석이 예약되었습니다',
+  ja: '{at, date, medium} {at, time, short}に{seats}席を予約しました',
+  ru: '{seats, plural, one {# место} few {# места} many {# мест} other {# места}} на {at, date, medium}, {at, time, short}',
+}
+const TEMPLATE_PARAMS = { seats: 3, at: '2026-12-12T10:30:00Z' }
+
+async function putTemplate(port: number) {
+  const res = await fetch(`http://127.0.0.1:${port}/templates/${TEMPLATE_KEY}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: TEMPLATE }),
+    signal: AbortSignal.timeout(5_000),
+  })
+  if (res.status !== 201 && res.status !== 200) throw new Error(`PUT /templates/${TEMPLATE_KEY}: ${res.status} ${await res.text()}`)
+}
+
+/** A template alarm in one statement, as a direct writer would insert it. */
+async function insertTemplateAlarm(sql: postgres.Sql, user: string): Promise<number> {
+  const [row] = await sql`
+    insert into alarms (user_id, template_key, params) values (${user}, ${TEMPLATE_KEY}, ${sql.json({ ...TEMPLATE_PARAMS, seats: 1 + (user.length % 7) })})
+    returning id`
+  return Number(row!.id)
+}
+
 /** One alarm in one statement (one transaction); resolves with its id once committed. */
 async function insertAlarm(sql: postgres.Sql, user: string): Promise<number> {
   const [row] = await sql`
@@ -289,7 +320,7 @@ async function awaitDeliveries(s: Streams, expected: Map<number, number>, timeou
   return { latencies, lost: expected.size - arrived.size, duplicates, lastArrival: Math.max(0, ...arrived.values()) }
 }
 
-async function latencyPhase(s: Streams, sql: postgres.Sql, n: number, graceMs: number) {
+async function latencyPhase(s: Streams, sql: postgres.Sql, n: number, graceMs: number, insert = insertAlarm) {
   await collect(s) // drop anything earlier
   const expected = new Map<number, number>()
   const started = performance.now()
@@ -299,7 +330,7 @@ async function latencyPhase(s: Streams, sql: postgres.Sql, n: number, graceMs: n
     const wait = due - performance.now()
     if (wait > 0) await Bun.sleep(wait)
     const user = `u${Math.floor(Math.random() * n)}`
-    inserts.push(insertAlarm(sql, user).then((id) => void expected.set(id, now())))
+    inserts.push(insert(sql, user).then((id) => void expected.set(id, now())))
   }
   await Promise.all(inserts)
   return { ...(await awaitDeliveries(s, expected, graceMs)), ids: [...expected.keys()] }
@@ -351,9 +382,10 @@ async function supersedePhase(s: Streams) {
   return reply
 }
 
-async function publishPhase(s: Streams, port: number) {
+async function publishPhase(s: Streams, port: number, template?: { key: string; params: Record<string, unknown> }) {
   const users = Array.from({ length: 1000 }, (_, i) => `p${i}`)
-  const reply = await ask(s.workers[s.workers.length - 1]!, { type: 'publish', url: `http://127.0.0.1:${port}/alarms`, seconds: PUBLISH_SECONDS, maxCount: 200_000, concurrency: 32, users }, 'published')
+  const command = { type: 'publish', url: `http://127.0.0.1:${port}/alarms`, seconds: PUBLISH_SECONDS, maxCount: 200_000, concurrency: 32, users, template } as const
+  const reply = await ask(s.workers[s.workers.length - 1]!, command, 'published')
   return { perSecond: (reply.ok / reply.ms) * 1000, failed: reply.failed }
 }
 
@@ -369,8 +401,10 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
   const writer = postgres(url, { max: 4, onnotice: () => {} })
   const s: Streams = { workers, port: server.port, open: 0 }
   const grace = target.name === 'herald' ? 5_000 : 12_000 // the baseline polls every 5 s
+  const templated = target.name === 'herald'
   try {
     await Bun.sleep(1000)
+    if (templated) await putTemplate(server.port)
     const rss0 = await rssKiB(server.proc.pid)
     m.rss_start_mib = rss0 / 1024
     for (const [index, n] of SIZES.entries()) {
@@ -416,6 +450,19 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
           const q = percentiles(state.latencies)
           Object.assign(m, { [`state_p50_ms_${n}`]: q.p50, [`state_p99_ms_${n}`]: q.p99, [`state_lost_${n}`]: state.lost })
         }
+        // The same, with template alarms (written by SQL, rendered when read) at the largest size.
+        if (templated && n === Math.max(...LATENCY_SIZES)) {
+          const t = await latencyPhase(s, writer, n, grace, insertTemplateAlarm)
+          const q = percentiles(t.latencies)
+          Object.assign(m, {
+            template_latency_n: n,
+            template_latency_p50_ms: q.p50,
+            template_latency_p99_ms: q.p99,
+            template_latency_max_ms: q.max,
+            template_latency_lost: t.lost,
+          })
+          log(target.name, `n=${n}: template latency p50 ${q.p50.toFixed(2)} ms, p99 ${q.p99.toFixed(2)} ms, ${t.lost} lost`)
+        }
       }
       const burst = await burstPhase(s, writer, opened.ready === n ? n : Math.min(n, opened.ready), grace + 10_000)
       m[`burst_ms_${n}`] = burst.ms
@@ -432,6 +479,12 @@ async function measure(target: Target, admin: postgres.Sql, workers: Worker[]): 
     const alone = await publishPhase(s, server.port)
     m.publish_without_streams_per_s = alone.perSecond
     m.publish_without_streams_failed = alone.failed
+    if (templated) {
+      await Bun.sleep(1000)
+      const byTemplate = await publishPhase(s, server.port, { key: TEMPLATE_KEY, params: TEMPLATE_PARAMS })
+      m.publish_template_per_s = byTemplate.perSecond
+      m.publish_template_failed = byTemplate.failed
+    }
   } finally {
     await writer.end()
     await stopProcess(server)
@@ -636,6 +689,59 @@ async function forgetRedisKeys(prefix: string): Promise<number> {
   return deleted
 }
 
+// ---------------------------------------------------------------- render cost
+
+/**
+ * One template frame, in this process: the first stream to need it (parse the text if the parsed
+ * copy was dropped, format, encode), the next streams of the batch (the frame cache's hit), and a
+ * text alarm's frame for comparison. Microseconds per frame over many rows, after a warm-up.
+ */
+async function measureRender(): Promise<Measures> {
+  const { createCatalogue } = await import('../src/templates/catalogue')
+  const { defineTemplate } = await import('../src/templates/define')
+  const { alarmFrame } = await import('../src/stream/render')
+  type Row = Parameters<typeof alarmFrame>[0]
+  const args = defineTemplate(TEMPLATE).arguments
+  const catalogue = createCatalogue(async (keys) =>
+    keys.map((key) => ({ key, version: 1, messages: TEMPLATE, arguments: args, description: null, createdAt: '', updatedAt: '' })),
+  )
+  const template = (await catalogue.get(TEMPLATE_KEY))!
+  const rows = (count: number, withTemplate: boolean): Row[] =>
+    Array.from({ length: count }, (_, i) => ({
+      kind: 'alarm' as const,
+      id: i,
+      seq: i + 1,
+      locales: withTemplate ? [] : Object.keys(MESSAGES).sort(),
+      messages: withTemplate ? [] : Object.keys(MESSAGES).sort().map((l) => MESSAGES[l as keyof typeof MESSAGES]),
+      dataJson: '{"reservationId":17}',
+      createdAt: '2026-12-12T10:30:00.000Z',
+      ...(withTemplate ? { template: { key: TEMPLATE_KEY, params: JSON.stringify({ seats: 1 + (i % 30), at: TEMPLATE_PARAMS.at }), resolved: template } } : {}),
+    }))
+  const N = quick ? 20_000 : 100_000
+  /** Warmed up on rows of their own (a row renders once, then its frame is cached), then timed. */
+  const perFrame = (run: (row: Row, i: number) => unknown, warm: Row[], list: Row[]) => {
+    for (let i = 0; i < warm.length; i++) run(warm[i]!, i)
+    const t0 = performance.now()
+    for (let i = 0; i < list.length; i++) run(list[i]!, i)
+    return ((performance.now() - t0) * 1000) / list.length
+  }
+  const m: Measures = { frames: N }
+  // Parsed copy kept: format + encode (what every new alarm costs its first stream).
+  m.render_cached_us = perFrame((row) => alarmFrame(row, ['ru'], 'en', 'Asia/Seoul'), rows(2000, true), rows(N, true))
+  // Parsed copy dropped before each frame: parse + format + encode (a catalogue too small to keep it).
+  m.render_uncached_us = perFrame((row) => {
+    catalogue.forget(TEMPLATE_KEY) // the rows keep their template; only its parsed texts go
+    return alarmFrame(row, ['ru'], 'en', 'Asia/Seoul')
+  }, rows(2000, true), rows(quick ? 5_000 : 20_000, true))
+  const shared = rows(N, true)
+  for (const row of shared) alarmFrame(row, ['ru'], 'en', 'Asia/Seoul')
+  m.render_shared_us = perFrame((row) => alarmFrame(row, ['ru-RU', 'ru'], 'en', 'Asia/Seoul'), shared.slice(0, 2000), shared)
+  m.render_text_us = perFrame((row) => alarmFrame(row, ['ja'], 'en'), rows(2000, false), rows(N, false))
+  m.render_ratio = Number(m.render_uncached_us) / Number(m.render_cached_us)
+  log(`render: ${Number(m.render_cached_us).toFixed(2)} µs cached, ${Number(m.render_uncached_us).toFixed(2)} µs uncached, ${Number(m.render_shared_us).toFixed(3)} µs shared`)
+  return m
+}
+
 // ---------------------------------------------------------------- main
 
 const admin = postgres(ADMIN_URL, { max: 2, onnotice: () => {} })
@@ -716,6 +822,10 @@ try {
       const m = await phase(`instances (${signals} signals)`, () => measureInstances(signals, admin, workers[0]!))
       if (m) (results.instances ??= {})[signals] = m
     }
+  if (only.has('render')) {
+    const m = await phase('render', measureRender)
+    if (m) results.render = m
+  }
 } finally {
   for (const worker of workers) worker.proc.kill()
   await admin.end()
@@ -752,9 +862,11 @@ type Results = {
   instances?: Partial<Record<Signals, Measures>>
   inbox?: Measures
   devices?: Measures
+  /** The cost of one frame, in the benchmark's own process. */
+  render?: Measures
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -786,9 +898,29 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
   add(`publish POST /alarms, ${SIZES.at(-1)} streams`, 'publish_with_streams_per_s', '/s', 'higher')
   add('publish requests failed (no streams / streams)', 'publish_failed', '', 'none')
 
+  // Template alarms: no baseline (the seed has no templates); compared with Herald's text alarms.
+  const single = (key: string, label: string) => (h[key] === undefined ? undefined : { value: h[key], label })
+  const templateRow = (label: string, key: string, unit: string, better: Row['better'], reference?: Row['reference']) =>
+    h[key] !== undefined && rows.push({ label: `templates: ${label}`, herald: h[key], baseline: undefined, unit, better, reference })
+  templateRow('publish POST /alarms with template + params, no streams', 'publish_template_per_s', '/s', 'higher', single('publish_without_streams_per_s', 'messages'))
+  templateRow('publish requests failed', 'publish_template_failed', '', 'none')
+  const tn = h.template_latency_n
+  templateRow(`latency p50 at ${tn}, ${LATENCY_RATE}/s, rendered when read`, 'template_latency_p50_ms', 'ms', 'lower', single(`latency_p50_ms_${tn}`, 'texts'))
+  templateRow(`latency p99 at ${tn}`, 'template_latency_p99_ms', 'ms', 'lower', single(`latency_p99_ms_${tn}`, 'texts'))
+  templateRow(`latency max at ${tn}`, 'template_latency_max_ms', 'ms', 'lower')
+  templateRow(`alarms lost of ${LATENCY_ALARMS} at ${tn}`, 'template_latency_lost', '', 'lower')
+  if (render) {
+    const cached = { value: render.render_cached_us, label: 'parsed copy kept' }
+    const frame = (label: string, value: Row['herald'], reference?: Row['reference']) =>
+      rows.push({ label: `render one template frame (ru, Asia/Seoul): ${label}`, herald: value, baseline: undefined, unit: 'µs', better: 'lower', reference })
+    frame('parsed copy kept (format + encode)', render.render_cached_us)
+    frame('parsed copy dropped (parse + format + encode)', render.render_uncached_us, cached)
+    frame('the next stream of the batch (frame cache)', render.render_shared_us, cached)
+    frame('a text alarm, for comparison', render.render_text_us, cached)
+  }
+
   // The baseline is one process: these rows have no baseline, and where it makes sense they are
   // compared with one Herald process (or instance) of the same run instead.
-  const single = (key: string, label: string) => (h[key] === undefined ? undefined : { value: h[key], label })
   const largest = SIZES.at(-1)!
   for (const [workers, c] of Object.entries(cluster)) {
     const name = `cluster of ${workers} workers`

@@ -4,7 +4,12 @@ export type Alarm = {
     seq: number;
     /** The language `message` is in (the best fit the alarm has). */
     locale: string;
+    /** Plain text (never HTML): a template alarm's is rendered in `locale` and the stream's time zone. */
     message: string;
+    /** The template key, for an alarm published with `template` + `params`. */
+    template?: string;
+    /** Set when a template alarm's stored params no longer fit (`INVALID_PARAMS`: those show as `{name}`). */
+    renderError?: string;
     data: unknown;
     createdAt: string;
 };
@@ -102,6 +107,16 @@ export type ConnectOptions = {
      * names none (the user's unnamed device, as a plain EventSource).
      */
     device?: string | null;
+    /**
+     * The IANA time zone template alarms show dates in. Default: the browser's
+     * (`Intl.DateTimeFormat().resolvedOptions().timeZone`); null: send none (the server's default).
+     */
+    timeZone?: string | null;
+    /**
+     * Start after this seq on the first stream instead of the stored last id (0: from the first
+     * alarm), e.g. to read earlier alarms again in a new language. Later reconnects resume as usual.
+     */
+    since?: number;
     /** A subscriber token, or a function that fetches a fresh one (called again when it expires). */
     token?: string | (() => string | Promise<string>);
     /** Share one stream between this user's tabs. Default: true where Web Locks and BroadcastChannel exist. */

@@ -21,7 +21,12 @@ export type Alarm = {
   seq: number
   /** The language `message` is in (the best fit the alarm has). */
   locale: string
+  /** Plain text (never HTML): a template alarm's is rendered in `locale` and the stream's time zone. */
   message: string
+  /** The template key, for an alarm published with `template` + `params`. */
+  template?: string
+  /** Set when a template alarm's stored params no longer fit (`INVALID_PARAMS`: those show as `{name}`). */
+  renderError?: string
   data: unknown
   createdAt: string
 }
@@ -114,6 +119,16 @@ export type ConnectOptions = {
    * names none (the user's unnamed device, as a plain EventSource).
    */
   device?: string | null
+  /**
+   * The IANA time zone template alarms show dates in. Default: the browser's
+   * (`Intl.DateTimeFormat().resolvedOptions().timeZone`); null: send none (the server's default).
+   */
+  timeZone?: string | null
+  /**
+   * Start after this seq on the first stream instead of the stored last id (0: from the first
+   * alarm), e.g. to read earlier alarms again in a new language. Later reconnects resume as usual.
+   */
+  since?: number
   /** A subscriber token, or a function that fetches a fresh one (called again when it expires). */
   token?: string | (() => string | Promise<string>)
   /** Share one stream between this user's tabs. Default: true where Web Locks and BroadcastChannel exist. */
@@ -196,7 +211,7 @@ export function connect(options: ConnectOptions): Connection {
     badge: undefined,
     lang: options.lang ?? defaultLang(),
     locale: undefined,
-    lastId: stored.read(),
+    lastId: options.since ?? stored.read(),
     retryInMs: undefined,
     closed: false,
     interrupt: undefined,
@@ -214,6 +229,7 @@ export function connect(options: ConnectOptions): Connection {
       },
     )
   const role = (): Role => relay?.role ?? 'solo'
+  const timeZone = options.timeZone === undefined ? browserTimeZone() : (options.timeZone ?? undefined)
 
   function snapshot(): StateEvent {
     const { state, lang, locale, lastId, retryInMs, reason } = now
@@ -340,7 +356,8 @@ export function connect(options: ConnectOptions): Connection {
 
   /** One stream, after the last id this tab (or any tab, through storage) has. */
   async function openOnce(loop: Loop, signal: AbortSignal): Promise<StreamEnd> {
-    const since = maxDefined(now.lastId, stored.read())
+    // With `since` asked for, this connection's own last id is the truth: storage may be ahead.
+    const since = options.since !== undefined ? now.lastId : maxDefined(now.lastId, stored.read())
     try {
       const token = await tokens.current(loop.refreshToken)
       loop.refreshToken = false
@@ -349,6 +366,7 @@ export function connect(options: ConnectOptions): Connection {
         userId: options.userId,
         device,
         lang: now.lang,
+        timeZone,
         since,
         token,
         signal,
@@ -460,6 +478,7 @@ export function connect(options: ConnectOptions): Connection {
       if (before !== undefined) query.set('before', String(before))
       if (limit !== undefined) query.set('limit', String(limit))
       query.set('lang', now.lang)
+      if (timeZone) query.set('tz', timeZone)
       return call<HistoryPage>(`alarms?${query}`, { method: 'GET' })
     },
     on: listeners.on,
@@ -554,6 +573,7 @@ type StreamRequest = {
   userId: string
   device: string | undefined
   lang: string
+  timeZone: string | undefined
   since: number | undefined
   token: string | undefined
   signal: AbortSignal
@@ -571,6 +591,7 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
   const url = new URL(`connection/${encodeURIComponent(req.userId)}`, req.base.href.replace(/\/?$/, '/'))
   url.searchParams.set('lang', req.lang)
   if (req.device !== undefined) url.searchParams.set('device', req.device)
+  if (req.timeZone !== undefined) url.searchParams.set('tz', req.timeZone)
   if (req.since !== undefined) url.searchParams.set('since', String(req.since))
   const headers: Record<string, string> = { accept: 'text/event-stream' }
   if (req.token) headers.authorization = `Bearer ${req.token}`
@@ -727,6 +748,19 @@ function randomId(): string {
   const bytes = new Uint8Array(12)
   globalThis.crypto.getRandomValues(bytes)
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/**
+ * The browser's IANA zone, if it names one: Herald refuses anything else with a 400, and a stream
+ * must not fail for an odd system setting (`Etc/Unknown`, an offset), so that sends no `tz`.
+ */
+function browserTimeZone(): string | undefined {
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone
+    return /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone) && zone !== 'Etc/Unknown' ? zone : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function safeLocalStorage(): Storage | null {

@@ -37,7 +37,10 @@ $('disconnect').addEventListener('click', () => {
   $('disconnect').disabled = true
 })
 userInput.addEventListener('input', showUser)
-langSelect.addEventListener('change', () => connection?.setLang(langSelect.value))
+langSelect.addEventListener('change', () => {
+  connection?.setLang(langSelect.value)
+  showTemplateText()
+})
 $('mark-all').addEventListener('click', () => connection?.markRead('all').catch(report))
 $('bell').addEventListener('click', () => connection?.markRead('all').catch(report))
 $('show-archived').addEventListener('change', (event) => list.classList.toggle('show-archived', event.target.checked))
@@ -53,10 +56,23 @@ $('send').addEventListener('submit', (event) => {
   event.preventDefault()
   send(new FormData(event.target))
 })
+$('replay').addEventListener('click', () => {
+  // From before the first alarm shown (all of them if none is): the same alarms, read again.
+  const seqs = [...list.children].map((li) => Number(li.dataset.seq))
+  start(seqs.length ? Math.min(...seqs) - 1 : 0)
+})
+$('template').addEventListener('change', showTemplate)
+$('template-send').addEventListener('submit', (event) => {
+  event.preventDefault()
+  sendTemplate()
+})
+$('zone').textContent = Intl.DateTimeFormat().resolvedOptions().timeZone
 
 start()
+loadTemplates()
 
-function start() {
+/** `since`: read again after this seq (Show again); otherwise resume as the client does. */
+function start(since) {
   const userId = userInput.value.trim()
   if (!userId) return
   connection?.close()
@@ -65,6 +81,7 @@ function start() {
   connection = connect({
     userId,
     lang: langSelect.value,
+    since,
     token: config.auth ? () => devToken(userId) : undefined,
   })
   connection.on('alarm', (alarm) => {
@@ -95,6 +112,12 @@ function render(alarm, state = {}) {
   const locale = span('locale', alarm.locale)
   const message = span('message', alarm.message)
   message.lang = alarm.locale
+  message.dir = 'auto'
+  if (alarm.template) {
+    item.dataset.template = alarm.template
+    message.title = `template ${alarm.template}${alarm.renderError ? ` (${alarm.renderError})` : ''}`
+  }
+  if (alarm.renderError) item.dataset.renderError = alarm.renderError
   const time = document.createElement('time')
   time.className = 'time'
   time.dateTime = alarm.createdAt
@@ -223,7 +246,96 @@ function updateCount() {
 }
 
 function showUser() {
-  $('send-user').textContent = userInput.value.trim() || '…'
+  for (const el of document.querySelectorAll('.send-user')) el.textContent = userInput.value.trim() || '…'
+}
+
+// ---- templates: GET /templates lists them, GET /templates/:key has a key's texts and arguments
+
+/** Sample values per argument name, so a first click sends something worth reading. */
+const SAMPLES = { seats: 3, count: 39, items: 2, total: 59.9, actor: 'Mina' }
+let templates = []
+let current
+
+async function loadTemplates() {
+  const response = await fetch('/templates?limit=100')
+  if (!response.ok) return reportTemplate(`GET /templates: ${response.status}`, true)
+  templates = (await response.json()).templates
+  const select = $('template')
+  select.replaceChildren(...templates.map((t) => new Option(t.key, t.key)))
+  if (templates.length === 0) return reportTemplate('No templates yet: PUT /templates/:key creates one.', false)
+  if (templates.some((t) => t.key === 'reservation.confirmed')) select.value = 'reservation.confirmed' // the seed's own
+  await showTemplate()
+}
+
+async function showTemplate() {
+  const key = $('template').value
+  const response = await fetch(`/templates/${encodeURIComponent(key)}`)
+  if (!response.ok) return reportTemplate(`GET /templates/${key}: ${response.status}`, true)
+  current = await response.json()
+  $('template-args').textContent = `${current.locales.join(' · ')} — v${current.version}`
+  showTemplateText()
+  $('params').replaceChildren(...Object.entries(current.arguments).map(([name, type]) => paramInput(name, type)))
+}
+
+function showTemplateText() {
+  if (!current) return
+  const lang = langSelect.value
+  const locale = current.locales.find((l) => l === lang) ?? current.locales.find((l) => l.split('-')[0] === lang.split('-')[0]) ?? current.locales[0]
+  const text = $('template-text')
+  text.textContent = current.messages[locale]
+  text.lang = locale
+  text.dir = 'auto' // Arabic reads right to left: the browser sees it from the text
+}
+
+function paramInput(name, type) {
+  const label = document.createElement('label')
+  label.append(`${name} (${type})`)
+  const input = document.createElement('input')
+  input.name = name
+  input.dataset.type = type
+  if (type === 'number') {
+    input.type = 'number'
+    input.step = 'any'
+    input.value = String(SAMPLES[name] ?? 1)
+  } else if (type === 'date') {
+    // Local to this browser: sent as the instant it names, shown back in this zone.
+    input.type = 'datetime-local'
+    input.value = localInput(new Date(Date.now() + 86_400_000))
+  } else input.value = SAMPLES[name] ?? ''
+  label.append(input)
+  return label
+}
+
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, '0')
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`
+}
+
+async function sendTemplate() {
+  if (!current) return
+  const params = {}
+  for (const input of $('params').querySelectorAll('input')) {
+    if (input.dataset.type === 'number') params[input.name] = Number(input.value)
+    else if (input.dataset.type === 'date') {
+      const date = new Date(input.value)
+      if (Number.isNaN(date.getTime())) return reportTemplate(`${input.name}: pick a date and time`, true)
+      params[input.name] = date.toISOString()
+    } else params[input.name] = input.value
+  }
+  const response = await fetch('/alarms', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: userInput.value.trim(), template: current.key, params }),
+  })
+  const body = await response.json().catch(() => ({}))
+  if (response.ok) reportTemplate(`sent: seq ${body.seq} (${body.template})`, false)
+  else reportTemplate(`${response.status} ${body.error?.code ?? ''}: ${body.error?.message ?? ''}`, true)
+}
+
+function reportTemplate(text, error) {
+  const out = $('template-sent')
+  out.textContent = text
+  out.classList.toggle('error', error)
 }
 
 function pickLanguage(requested) {

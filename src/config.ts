@@ -1,10 +1,13 @@
 import { canonicalLocale } from './locale'
+import { canonicalTimeZone } from './time-zone'
 
 export type Config = Readonly<{
   databaseUrl: string | undefined
   port: number
   hostname: string
   defaultLocale: string
+  /** The IANA zone template alarms show dates in when the stream names none. */
+  defaultTimeZone: string
   locales: readonly string[] | undefined
   heartbeatMs: number
   safetyPollMs: number
@@ -68,6 +71,7 @@ export function readConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     hostname: nonEmpty(env.HOST) ?? '0.0.0.0',
     defaultLocale: locale(env, 'HERALD_DEFAULT_LOCALE', 'en'),
+    defaultTimeZone: timeZone(env, 'HERALD_DEFAULT_TIME_ZONE', 'UTC'),
     locales: localeList(env, 'HERALD_LOCALES'),
     heartbeatMs: integer(env, 'HERALD_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     safetyPollMs: integer(env, 'HERALD_SAFETY_POLL_MS', 60_000, 100, 86_400_000),
@@ -264,6 +268,14 @@ function locale(env: Env, name: string, fallback: string): string {
   const tag = canonicalLocale(raw)
   if (!tag) throw new ConfigError(name, `'${raw}' is not a known BCP 47 language tag`)
   return tag
+}
+
+function timeZone(env: Env, name: string, fallback: string): string {
+  const raw = nonEmpty(env[name])
+  if (raw === undefined) return fallback
+  const zone = canonicalTimeZone(raw)
+  if (!zone) throw new ConfigError(name, `'${raw}' is not an IANA time zone name (like Asia/Seoul or UTC; an offset is not one)`)
+  return zone
 }
 
 function localeList(env: Env, name: string): string[] | undefined {

@@ -11,13 +11,20 @@ export const CODES = {
   INVALID_BODY: 400,
   INVALID_QUERY: 400,
   TOO_MANY_LOCALES: 400,
+  INVALID_TEMPLATE: 400,
+  INVALID_TEMPLATE_KEY: 400,
+  UNKNOWN_TEMPLATE: 400,
+  INVALID_PARAMS: 400,
+  INVALID_TIME_ZONE: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   ALARM_NOT_FOUND: 404,
+  TEMPLATE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   IDEMPOTENCY_CONFLICT: 409,
+  TEMPLATE_ARGUMENTS_CHANGED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
@@ -30,6 +37,21 @@ export const CODES = {
 } as const
 
 export type Code = keyof typeof CODES
+
+/**
+ * What an alarm event's `renderError` may say: the stored alarm no longer fits its template, and
+ * was shown as well as it could be. Codes of the catalogue, so a client reads one vocabulary.
+ */
+export const RENDER_ERRORS = {
+  /** Its params miss an argument or hold a wrong type (written by SQL): those show as `{name}`. */
+  invalidParams: 'INVALID_PARAMS',
+  /** The template's text in this locale cannot be formatted (written by SQL): shown as written. */
+  invalidTemplate: 'INVALID_TEMPLATE',
+  /** The template is gone (a direct writer deleted it): the key is shown. */
+  unknownTemplate: 'UNKNOWN_TEMPLATE',
+} as const satisfies Record<string, Code>
+
+export type RenderError = (typeof RENDER_ERRORS)[keyof typeof RENDER_ERRORS]
 
 /** An error a client caused or must know about: a stable `code`, its HTTP status, a message. */
 export class HeraldError extends Error {
@@ -71,6 +93,24 @@ export const Errors = {
   tooManyLocales: (why: string) => new HeraldError('TOO_MANY_LOCALES', `too many languages: ${why}`),
   inexactNumber: (path: string, source: string) =>
     new HeraldError('INVALID_BODY', `${path}: ${clip(source)} cannot be stored exactly (send it as a string)`),
+  invalidTemplate: (where: string, why: string) => new HeraldError('INVALID_TEMPLATE', `${where}: ${why}`),
+  invalidTemplateKey: (key: string, why = 'must be 1 to 200 of A-Z a-z 0-9 . _ -') =>
+    new HeraldError('INVALID_TEMPLATE_KEY', `template key '${clip(key)}' ${why}`),
+  unknownTemplate: (key: string) =>
+    new HeraldError('UNKNOWN_TEMPLATE', `no template '${clip(key)}' (PUT /templates/${clip(key)} creates it)`),
+  invalidParams: (field: string, why: string) => new HeraldError('INVALID_PARAMS', `${field}: ${why}`),
+  invalidTimeZone: (where: string, value: string) =>
+    new HeraldError(
+      'INVALID_TIME_ZONE',
+      `${where}: '${clip(value)}' is not an IANA time zone name (like Asia/Seoul or UTC; an offset such as +09:00 is not one)`,
+    ),
+  templateNotFound: (key: string) => new HeraldError('TEMPLATE_NOT_FOUND', `no template '${clip(key)}'`),
+  templateArgumentsChanged: (key: string, before: string, after: string) =>
+    new HeraldError(
+      'TEMPLATE_ARGUMENTS_CHANGED',
+      `template '${clip(key)}' takes ${before}; these texts take ${after}. Its arguments are fixed once created ` +
+        '(stored alarms hold params for them): make a new key',
+    ),
   unauthorized: (message: string) =>
     new HeraldError('UNAUTHORIZED', message, { 'www-authenticate': 'Bearer realm="herald"' }),
   forbidden: () => new HeraldError('FORBIDDEN', "the token's subject is another user"),

@@ -277,7 +277,13 @@ describe('the inbox through the client', () => {
     expect(await c.history({ status: 'unread', before: 9, limit: 5 })).toEqual({ items: [], next: null, badge: { unread: 0, unseen: 0 } })
     const asked = herald.requests.at(-1)!
     expect(asked.url.pathname).toBe('/users/tiaz/alarms')
-    expect(Object.fromEntries(asked.url.searchParams)).toEqual({ status: 'unread', before: '9', limit: '5', lang: 'ko' })
+    expect(Object.fromEntries(asked.url.searchParams)).toEqual({
+      status: 'unread',
+      before: '9',
+      limit: '5',
+      lang: 'ko',
+      tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    })
     expect(asked.headers.get('authorization')).toBe('Bearer tok')
     await expect(c.markRead([99])).rejects.toMatchObject({ code: 'ALARM_NOT_FOUND', status: 404 })
   })
@@ -315,4 +321,24 @@ describe('devices', () => {
     expect(states.at(-1)).toBe('superseded')
     expect(herald.requests).toHaveLength(1)
   })
+})
+
+test("the stream asks for the browser's time zone by default, a given one, or none", async () => {
+  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone
+  expect((await start().herald.nextStream()).url.searchParams.get('tz')).toBe(browserZone)
+  expect((await start({ timeZone: 'Asia/Seoul' }).herald.nextStream()).url.searchParams.get('tz')).toBe('Asia/Seoul')
+  expect((await start({ timeZone: null }).herald.nextStream()).url.searchParams.has('tz')).toBe(false)
+})
+
+test('since: the first stream starts there, not at the stored last id; reconnects resume from what arrived', async () => {
+  const storage = memoryStorage({ [KEY]: '9' })
+  const { c, herald } = start({ storage, since: 0 })
+  const first = await herald.nextStream()
+  expect(first.url.searchParams.get('since')).toBe('0')
+  first.ready('en', 0)
+  first.alarm(1)
+  await when(c, 'alarm')
+  first.end()
+  expect((await herald.nextStream()).url.searchParams.get('since')).toBe('1')
+  expect(storage.map.get(KEY)).toBe('9') // never moved back
 })

@@ -219,7 +219,7 @@ test('13. a wake-up that comes while an empty fetch runs is not left for the nex
   const live = createLive({ heartbeatMs: 3_600_000 })
   const stream = openAlarmStream(
     { live, fetcher: createFetcher(reads), available: createAvailable(['ko']), nextGeneration: async () => 1, presence: { open() {}, close() {} }, defaultLocale: 'ko', retryMs: 1000, onError: () => {} },
-    { userId: 'racer', locale: 'ko', preferred: ['ko'] },
+    { userId: 'racer', locale: 'ko', preferred: ['ko'], timeZone: 'UTC' },
   )
   const sub = readSse(new Response(stream))
   try {

@@ -314,6 +314,42 @@ describe('strings PostgreSQL cannot hold exactly', () => {
   })
 })
 
+describe('templates', () => {
+  const text = fc.oneof(
+    printable,
+    fc.string({ unit: fc.constantFrom(...'{}#,=<>/\'' .split(''), 'plural', 'select', 'number', 'date', 'one', 'other', 'few', ' x', '::currency/EUR', 'n'), maxLength: 60 }),
+    weird,
+  )
+  const templateBody = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.record({ messages: fc.dictionary(fc.oneof(tag, printable), text, { maxKeys: 4 }), description: fc.oneof(printable, fc.jsonValue()) }, { requiredKeys: [] }),
+  )
+
+  test('any PUT /templates body is stored whole or refused with a 4xx code, and nothing is half-written', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.constant('k'), printable.map(encodeURIComponent)), templateBody, async (key, value) => {
+        const [before] = await open.db.sql<{ n: number }[]>`select count(*)::int + coalesce(sum(version), 0)::int as n from templates`
+        const result = await send(open, `/templates/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) ?? 'null' })
+        if (result?.status === 201 || result?.status === 200) return
+        expectClean(result, ['INVALID_BODY', 'INVALID_JSON', 'INVALID_LOCALE', 'INVALID_TEMPLATE', 'INVALID_TEMPLATE_KEY', 'TEMPLATE_ARGUMENTS_CHANGED', 'TOO_MANY_LOCALES', 'NOT_FOUND', 'METHOD_NOT_ALLOWED'])
+        const [after] = await open.db.sql<{ n: number }[]>`select count(*)::int + coalesce(sum(version), 0)::int as n from templates`
+        expect(after!.n).toBe(before!.n)
+      }),
+      RUNS,
+    )
+  })
+
+  test('any tz is a stream or 400 INVALID_TIME_ZONE', async () => {
+    await fc.assert(
+      fc.asyncProperty(weird, async (tz) => {
+        expectClean(await send(open, `/connection/u?tz=${encodeURIComponent(tz)}`), ['INVALID_TIME_ZONE'])
+      }),
+      RUNS,
+    )
+  })
+})
+
 test('the generators produced requests that reached Herald (the properties above were not vacuous)', () => {
   expect(reached).toBeGreaterThan(RUNS.numRuns * 10)
+  expect(reached).toBeGreaterThan(RUNS.numRuns * 6)
 })

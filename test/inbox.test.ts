@@ -115,6 +115,28 @@ describe('GET /users/:userId/alarms (history)', () => {
     expect(error.message.startsWith(`${parameter}:`)).toBe(true)
   })
 
+  test('a template alarm is rendered in the language and time zone asked for (tz), with its key', async () => {
+    const put = await fetch(`${h.url}/templates/inbox.reminder`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: { en: 'Due {at, time, short}', ko: '{at, time, short}까지' } }),
+    })
+    expect(put.status).toBe(201)
+    const res = await fetch(`${h.url}/alarms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'templated-reader', template: 'inbox.reminder', params: { at: '2026-12-12T10:30:00Z' } }),
+    })
+    expect(res.status).toBe(201)
+    const seoul = (await (await history(h, 'templated-reader', '?lang=en&tz=Asia/Seoul')).json()).items[0]
+    expect(seoul).toMatchObject({ locale: 'en', message: 'Due 7:30 PM', template: 'inbox.reminder', readAt: null })
+    const utc = (await (await history(h, 'templated-reader', '?lang=ko')).json()).items[0]
+    expect(utc.message).toBe('오전 10:30까지')
+    const bad = await history(h, 'templated-reader', '?tz=%2B09:00')
+    expect(bad.status).toBe(400)
+    expect((await bad.json()).error.code).toBe('INVALID_TIME_ZONE')
+  })
+
   test('a bad lang → 400 INVALID_LOCALE; a bad userId → 400 INVALID_USER_ID', async () => {
     expect((await (await history(h, 'reader', '?lang=US-en')).json()).error.code).toBe('INVALID_LOCALE')
     expect((await (await fetch(`${h.url}/users/%E0%A4%A/alarms`)).json()).error.code).toBe('INVALID_USER_ID')

@@ -6,8 +6,12 @@ import { dirname, join, relative } from 'node:path'
 
 const SRC = new URL('../src/', import.meta.url).pathname
 
-/** Higher imports lower. `stream` and `signals` are siblings that must not know each other. */
-const RANK: Record<string, number> = { cli: 5, http: 4, stream: 3, signals: 3, store: 2, '.': 1 }
+/**
+ * Higher imports lower. `stream` and `signals` are siblings that must not know each other.
+ * `templates` is pure like the shared files, but it uses them (errors, locale, time zone), so it
+ * sits just above them and below the store, which holds its rows.
+ */
+const RANK: Record<string, number> = { cli: 5, http: 4, stream: 3, signals: 3, store: 2, templates: 1.5, '.': 1 }
 
 const files = [...new Bun.Glob('**/*.ts').scanSync(SRC)].sort()
 

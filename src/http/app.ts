@@ -7,6 +7,8 @@ import { createAvailable, type Available } from '../locale'
 import { createLimitedLog } from '../log'
 import { createSignals, type Signals } from '../signals/signals'
 import { knownLocales, logReads, rememberLocales } from '../store/alarms'
+import { loadTemplates, templateStore } from '../store/templates'
+import { createCatalogue, type Catalogue } from '../templates/catalogue'
 import { createChannels } from '../store/channels'
 import { createPgPresence } from '../store/presence'
 import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
@@ -27,6 +29,8 @@ import { devRoutes } from './routes/dev'
 import { healthRoutes } from './routes/health'
 import { inboxRoutes } from './routes/inbox'
 import { presenceRoutes } from './routes/presence'
+import { createTemplateService, templateRoutes } from './routes/templates'
+import { seedDemoTemplates } from './demo-templates'
 
 export type Herald = {
   app: Elysia<any, any, any, any, any, any, any>
@@ -38,6 +42,8 @@ export type Herald = {
   available: Available
   signals: Signals
   auth: Auth
+  /** This process's copy of the template catalogue. */
+  templates: Catalogue
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
    * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
@@ -76,6 +82,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   const place = await currentPlace(sql)
   const live = createLive({ heartbeatMs: options.heartbeatMs })
   const instance = crypto.randomUUID().slice(0, 8)
+  const templates = createCatalogue((keys) => loadTemplates(sql, keys))
   const signals = createSignals(createChannels(sql), live, {
     instance,
     pgPresence: createPgPresence(sql),
@@ -87,13 +94,17 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     redisUrl: options.redisUrl,
     redisPrefix: options.redisPrefix ?? `herald:${place.database}:${place.schema}:`,
     redisPingMs: options.redisPingMs,
+    templates,
     log,
   })
   await signals.start()
-  const fetcher = createFetcher(logReads(sql))
+  const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve })
   const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
   const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
   const admission = createAdmission({ ...options, auth, streams: () => live.size })
+  const catalogueStore = templateStore(sql)
+  const templateService = createTemplateService({ store: catalogueStore, available, catalogue: templates, signals })
+  if (options.demo) await seedDemoTemplates(catalogueStore, templateService)
   const streams = {
     live,
     fetcher,
@@ -130,9 +141,19 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       onError(error)
       return toResponse(Errors.internal())
     })
-    .use(connectionRoutes(streams, admission, auth))
-    .use(alarmRoutes(publisher, available, admission, { timeoutMs: options.bodyTimeoutMs }))
-    .use(inboxRoutes({ inbox, available, defaultLocale: options.defaultLocale, admission }))
+    .use(connectionRoutes(streams, admission, auth, { defaultTimeZone: options.defaultTimeZone }))
+    .use(alarmRoutes(publisher, available, admission, templates, { timeoutMs: options.bodyTimeoutMs }))
+    .use(templateRoutes({ service: templateService, store: catalogueStore, available, admission }))
+    .use(
+      inboxRoutes({
+        inbox,
+        available,
+        defaultLocale: options.defaultLocale,
+        defaultTimeZone: options.defaultTimeZone,
+        templates,
+        admission,
+      }),
+    )
     .use(presenceRoutes({ presence: signals.presence, admission }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
@@ -162,6 +183,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     available,
     signals,
     auth,
+    templates,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
       return publisher.settled()

@@ -1,9 +1,10 @@
 // Validation at the boundary: every client value is checked here, with an error naming the field,
 // before anything reaches the store or the stream. No I/O but reading the request's body.
-import type { NewAlarm } from '../store/alarms'
+import type { AlarmContent, NewAlarm } from '../store/alarms'
 import { Errors, HeraldError } from '../errors'
 import { DEVICE } from '../devices'
 import { canonicalLocale } from '../locale'
+import { canonicalTimeZone } from '../time-zone'
 
 export const MAX_USER_ID = 200
 export const MAX_MESSAGE = 4000
@@ -67,19 +68,19 @@ export function resumeCursor(header: string | null, since: string | undefined): 
   return undefined
 }
 
-const PUBLISH_FIELDS = new Set(['userId', 'messages', 'data', 'key'])
+const PUBLISH_FIELDS = new Set(['userId', 'messages', 'template', 'params', 'data', 'key'])
 
 export function parsePublishBody(body: unknown): NewAlarm {
   if (!isPlainObject(body)) throw Errors.invalidBody('body', 'must be a JSON object')
   for (const field of Object.keys(body))
     if (!PUBLISH_FIELDS.has(field)) throw Errors.invalidBody(field, 'is not a known field')
   const userId = parseUserId(body.userId)
-  const messages = parseMessages(body.messages)
+  const content = parseContent(body)
   const data = body.data ?? {}
   if (!isPlainObject(data)) throw Errors.invalidBody('data', 'must be a JSON object')
   checkJsonValue(data, 'data', 0)
   const key = parseKey(body.key)
-  return { userId, messages, data, ...(key !== undefined ? { key } : {}) }
+  return { userId, ...content, data, ...(key !== undefined ? { key } : {}) }
 }
 
 function parseKey(key: unknown): string | undefined {
@@ -97,8 +98,92 @@ function storable(text: string): boolean {
   return text.isWellFormed() && !text.includes('\0')
 }
 
-function parseMessages(value: unknown): Record<string, string> {
-  if (value === undefined) throw Errors.invalidBody('messages', 'is required')
+/** Exactly one of `messages` (the texts) or `template` with its `params`. */
+function parseContent(body: Record<string, unknown>): AlarmContent {
+  if (body.template === undefined) {
+    if (body.params !== undefined) throw Errors.invalidBody('params', 'goes with template (a template key); with messages there are none')
+    return { messages: parseMessages(body.messages, 'is required (or template and params)') }
+  }
+  if (body.messages !== undefined) throw Errors.invalidBody('template', 'and messages exclude each other: send one')
+  const key = body.template
+  if (typeof key !== 'string' || !isTemplateKey(key))
+    throw Errors.invalidBody('template', `must be a template key: 1 to ${MAX_TEMPLATE_KEY} of A-Z a-z 0-9 . _ -`)
+  const params = body.params ?? {}
+  if (!isPlainObject(params)) throw Errors.invalidBody('params', 'must be a JSON object of argument → value')
+  checkJsonValue(params, 'params', 0)
+  return { template: { key, params } }
+}
+
+export const MAX_TEMPLATE_KEY = 200
+const TEMPLATE_KEY = /^[A-Za-z0-9._-]{1,200}$/
+/** Taken by GET /templates/coverage. */
+const RESERVED_KEYS = new Set(['coverage'])
+
+function isTemplateKey(value: string): boolean {
+  return TEMPLATE_KEY.test(value)
+}
+
+/**
+ * The `:key` of /templates/:key, from the raw path (decoded strictly, as user ids are), and the one
+ * Bun's router read from the target as sent (see pathUserId).
+ */
+export function pathTemplateKey(pathname: string, { creating = false, routed }: { creating?: boolean; routed?: string } = {}): string {
+  let key: string
+  try {
+    key = lastSegment(pathname)
+  } catch {
+    throw Errors.invalidTemplateKey(pathname.slice(pathname.lastIndexOf('/') + 1), 'is not valid percent-encoded UTF-8')
+  }
+  if (routed !== undefined && routed !== key) throw Errors.pathNotCanonical()
+  if (!isTemplateKey(key)) throw Errors.invalidTemplateKey(key)
+  if (creating && RESERVED_KEYS.has(key)) throw Errors.invalidTemplateKey(key, 'is reserved (GET /templates/coverage)')
+  return key
+}
+
+const TEMPLATE_FIELDS = new Set(['messages', 'description'])
+export const MAX_DESCRIPTION = 1000
+
+/** The body of PUT /templates/:key: its texts (locales checked as a publish's) and a description. */
+export function parseTemplateBody(body: unknown): { messages: Record<string, string>; description: string | null } {
+  if (!isPlainObject(body)) throw Errors.invalidBody('body', 'must be a JSON object')
+  for (const field of Object.keys(body))
+    if (!TEMPLATE_FIELDS.has(field)) throw Errors.invalidBody(field, 'is not a known field')
+  const messages = parseMessages(body.messages, 'is required: locale → ICU MessageFormat text')
+  const description = body.description ?? null
+  if (description !== null && (typeof description !== 'string' || description.length > MAX_DESCRIPTION || !description.isWellFormed() || description.includes('\0')))
+    throw Errors.invalidBody('description', `must be a string of at most ${MAX_DESCRIPTION} characters (well-formed, no NUL)`)
+  return { messages, description }
+}
+
+/** `?tz=`: an IANA time zone name, canonicalized; absent → the default. */
+export function parseTimeZone(value: string | null, fallback: string): string {
+  if (value === null) return fallback
+  const zone = canonicalTimeZone(value)
+  if (!zone) throw Errors.invalidTimeZone('tz', value)
+  return zone
+}
+
+export const MAX_PAGE = 100
+
+/** `?after=<key>&limit=<n>` of a list of templates. */
+export function parsePage(url: URL): { after: string | undefined; limit: number } {
+  const after = url.searchParams.get('after') ?? undefined
+  if (after !== undefined && !isTemplateKey(after)) throw Errors.invalidQuery('after', 'must be a template key (the `next` of the previous page)')
+  const raw = url.searchParams.get('limit')
+  if (raw !== null && !/^\d{1,3}$/.test(raw)) throw Errors.invalidQuery('limit', `must be a whole number from 1 to ${MAX_PAGE}`)
+  const limit = raw === null ? 50 : Number(raw)
+  if (limit < 1 || limit > MAX_PAGE) throw Errors.invalidQuery('limit', `must be a whole number from 1 to ${MAX_PAGE}`)
+  return { after, limit }
+}
+
+/** The last non-empty segment of a path, decoded strictly (throws on a broken escape). */
+function lastSegment(pathname: string): string {
+  const path = pathname.endsWith('/') ? pathname.slice(0, -1) : pathname
+  return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))
+}
+
+function parseMessages(value: unknown, missing: string): Record<string, string> {
+  if (value === undefined) throw Errors.invalidBody('messages', missing)
   if (!isPlainObject(value)) throw Errors.invalidBody('messages', 'must be an object of locale → text')
   const out: Record<string, string> = {}
   const entries = Object.entries(value)

@@ -66,7 +66,9 @@ export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
   function build(): Entry[] {
     const byPath = new Map<string, Set<string>>()
     for (const { method, path } of routes()) byPath.set(path, (byPath.get(path) ?? new Set()).add(method))
-    return [...byPath].map(([path, registered]) => ({
+    // Static paths first: `/templates/coverage` is found before `/templates/:key`, which fits it too.
+    const paths = [...byPath].sort(([a], [b]) => Number(a.includes(':')) - Number(b.includes(':')))
+    return paths.map(([path, registered]) => ({
       path,
       pattern: pattern(path),
       registered,
@@ -83,6 +85,10 @@ export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
   /** The answer to a request that reached no handler of its method: 405 with `Allow`, or 404. */
   function answer(request: Request): HeraldError {
     const { path, entry } = find(request)
+    return answerFor(entry, path, request)
+  }
+
+  function answerFor(entry: Entry | undefined, path: string, request: Request): HeraldError {
     if (!entry) return Errors.notFound(path)
     // The route takes this very method, yet no handler of it took the request: its path was
     // spelled otherwise and request.url shows it rewritten. "GET is not allowed; use GET" would
@@ -99,9 +105,12 @@ export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
     },
     refuseOtherMethods(register) {
       table = build()
-      for (const { path, registered } of table) {
-        // Bun matched `path` against the target as sent; a 405 is only true of that very path.
-        const refuse = (request: Request) => (asRouted(path, request) ? answer(request) : Errors.pathNotCanonical())
+      for (const entry of table) {
+        const { path, registered } = entry
+        // Bun matched `path` against the target as sent; a 405 is only true of that very path
+        // (`/templates/coverage`, not the `/templates/:key` whose pattern also fits it).
+        const refuse = (request: Request) =>
+          asRouted(path, request) ? answerFor(entry, new URL(request.url).pathname, request) : Errors.pathNotCanonical()
         for (const method of METHODS)
           if (!registered.has(method) && !(method === 'HEAD' && registered.has('GET'))) register(method, path, refuse)
       }

@@ -15,3 +15,11 @@ export type Local = {
   /** The generation keys of the local streams. */
   keys(): Iterable<string>
 }
+
+/** What the signals may do to this process's copy of the template catalogue (templates/catalogue.ts). */
+export type LocalTemplates = {
+  /** Template `key` changed on some instance: drop what this process keeps of it. */
+  forget(key: string): void
+  /** Changes may have been missed (a signal connection was lost): drop every template kept. */
+  forgetAll(): void
+}

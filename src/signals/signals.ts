@@ -1,5 +1,5 @@
 // The signals every instance shares, behind one interface: "user U has a newer stream" (a shared
-// generation counter) and "user U has new alarms" (wake-ups). PostgreSQL carries them always — every
+// generation counter), "user U has new alarms" (wake-ups) and "template K changed". PostgreSQL carries them always — every
 // instance listens there — and Redis, when configured and reachable, carries them instead, taking
 // the counter writes and the NOTIFY lock off the database.
 //
@@ -12,11 +12,11 @@ import type { Channels } from '../store/channels'
 import type { PgPresence } from '../store/presence'
 import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Generations } from './generations'
 import { createRedisLink, type RedisLink } from './redis'
-import type { Local } from './local'
+import type { Local, LocalTemplates } from './local'
 import { createPresence, type Presence } from './presence'
 import { createPgWakes } from './wake'
 
-export type { Local }
+export type { Local, LocalTemplates }
 
 export type Backend = 'postgres' | 'redis' | 'postgres (Redis unreachable)' | 'postgres (another instance cannot reach Redis)'
 
@@ -29,6 +29,8 @@ export type Signals = {
   quietCommits(): boolean
   /** After a quiet commit: wakes these users' streams everywhere (through PostgreSQL if Redis fails). Never rejects. */
   announce(userIds: string[]): Promise<void>
+  /** After a quiet commit of a template: every instance drops its copy (through PostgreSQL if Redis fails). Never rejects. */
+  announceTemplate(key: string): Promise<void>
   /** Wakes local streams that missed a wake-up; returns how many. */
   catchUp(): Promise<number>
   readonly backend: Backend
@@ -58,6 +60,8 @@ export type SignalsOptions = {
   maxDevices: number
   /** The heartbeat interval: an instance silent for two of them has left presence. */
   heartbeatMs: number
+  /** This process's template catalogue: told when a template changed anywhere. */
+  templates?: LocalTemplates
 }
 
 export function createSignals(channels: Channels, local: Local, options: SignalsOptions): Signals {
@@ -68,6 +72,9 @@ export function createSignals(channels: Channels, local: Local, options: Signals
     onError,
   })
   const generationChannel = options.channel + '_generation'
+  // The templates trigger (sql/007) NOTIFYs here on every commit that is not quiet.
+  const templateChannel = options.channel + '_templates'
+  const templates = options.templates
   const pgGenerations = createPgGenerations(channels, local, { channel: generationChannel })
   const redis = options.redisUrl
     ? createRedisSignals(channels, local, { ...options, redisUrl: options.redisUrl }, wakes.catchUp)
@@ -87,6 +94,18 @@ export function createSignals(channels: Channels, local: Local, options: Signals
       return pgGenerations.evict(keys, 'too-many-devices')
     },
   })
+
+  async function listenForTemplates() {
+    if (!templates) return
+    unlisten.push(
+      await channels.listen(
+        templateChannel,
+        (key) => templates.forget(key),
+        // Changes committed while the LISTEN was down were not heard: nothing kept can be trusted.
+        () => templates.forgetAll(),
+      ),
+    )
+  }
 
   async function listenForGenerations() {
     unlisten.push(
@@ -123,6 +142,14 @@ export function createSignals(channels: Channels, local: Local, options: Signals
         await channels.notify(options.channel, userIds).catch(onError)
       }
     },
+    async announceTemplate(key) {
+      try {
+        if (!redis) throw new Error('no Redis')
+        await redis.publishTemplate(key)
+      } catch {
+        await channels.notify(templateChannel, [key]).catch(onError)
+      }
+    },
     catchUp: () => wakes.catchUp(),
     get backend(): Backend {
       if (!redis) return 'postgres'
@@ -132,6 +159,7 @@ export function createSignals(channels: Channels, local: Local, options: Signals
     async start() {
       await wakes.start()
       await listenForGenerations()
+      await listenForTemplates()
       if (redis) unlisten.push(await redis.start())
       await presence.start()
     },
@@ -149,6 +177,7 @@ type RedisSignals = {
   /** Connected, and no peer has said it is not. */
   usable(): boolean
   publishWake(userIds: string[]): Promise<void>
+  publishTemplate(key: string): Promise<void>
   /** Connects (or starts retrying) and listens to peers; returns how to stop listening. */
   start(): Promise<() => Promise<void>>
 }
@@ -162,7 +191,7 @@ function createRedisSignals(
   const { log, redisPrefix: prefix, downRepeatMs = 2000 } = options
   const self = options.instance
   const control = options.channel + '_control'
-  const names = { generation: prefix + 'generation', wake: prefix + 'wake' }
+  const names = { generation: prefix + 'generation', wake: prefix + 'wake', templates: prefix + 'templates' }
   /** Peers that said they cannot reach Redis, until when we believe them. */
   const peersDown = new Map<string, number>()
   let downTimer: ReturnType<typeof setInterval> | undefined
@@ -170,10 +199,11 @@ function createRedisSignals(
 
   const link = createRedisLink({
     url: options.redisUrl,
-    channels: [names.generation, names.wake],
+    channels: [names.generation, names.wake, names.templates],
     pingEveryMs: options.redisPingMs,
     onMessage(message, channel) {
       if (channel === names.generation) return applyAnnouncement(local, message, onError)
+      if (channel === names.templates) return options.templates?.forget(message)
       const users = wakeList(message)
       if (users) local.wake(users)
       else onError(new Error(`ignored a malformed wake-up on ${channel}: ${JSON.stringify(message.slice(0, 100))}`))
@@ -181,13 +211,16 @@ function createRedisSignals(
     onDown(error) {
       log.warn(`herald: Redis is unreachable (${error.message}); signalling through PostgreSQL until it is back`)
       tell('down')
-      // Repeat, and look for alarms that peers committed quietly before they heard.
+      // Repeat, and look for alarms that peers committed quietly before they heard (and forget
+      // templates they may have changed then: read again, they are current).
       downTimer ??= setInterval(() => {
         tell('down')
         catchUpWakes().catch(onError)
+        options.templates?.forgetAll()
       }, downRepeatMs)
       downTimer.unref?.()
       catchUpWakes().catch(onError)
+      options.templates?.forgetAll()
     },
     onUp() {
       if (!downTimer) return // the first connection: nothing was missed
@@ -197,6 +230,8 @@ function createRedisSignals(
       tell('up')
       catchUpWakes().catch(onError)
       generations.catchUp().catch(onError)
+      // Peers that signalled through Redis meanwhile: this instance did not hear their changes.
+      options.templates?.forgetAll()
     },
   })
   const generations = createRedisGenerations(link, local, { prefix, channel: names.generation })
@@ -231,6 +266,9 @@ function createRedisSignals(
     usable: () => link.up && !anyPeerDown(),
     async publishWake(userIds) {
       await link.send('PUBLISH', [names.wake, JSON.stringify(userIds)])
+    },
+    async publishTemplate(key) {
+      await link.send('PUBLISH', [names.templates, key])
     },
     async start() {
       const unlisten = await channels.listen(control, heard)

@@ -2,14 +2,22 @@
 import type postgres from 'postgres'
 import type { Sql } from './db'
 import { Errors } from '../errors'
+import type { Template } from '../templates/catalogue'
+
+/** What an alarm shows: its texts (`messages`), or a template and its params (`template`), never both. */
+export type AlarmContent =
+  | {
+      /** Canonical locale → text. */
+      messages: Record<string, string>
+      template?: undefined
+    }
+  | { messages?: undefined; template: { key: string; params: Record<string, unknown> } }
 
 export type NewAlarm = {
   userId: string
-  /** Canonical locale → text. */
-  messages: Record<string, string>
   data: Record<string, unknown>
   key?: string
-}
+} & AlarmContent
 
 export type PublishedAlarm = {
   id: number
@@ -30,6 +38,11 @@ export type AlarmRow = {
   /** The alarm's `data` as JSON text, spliced into frames without a parse/stringify round trip. */
   dataJson: string
   createdAt: string
+  /**
+   * A template alarm (then `locales` and `messages` are empty): its key and params (JSON text, as
+   * stored); `resolved` is the key's current template, given by the catalogue before rendering.
+   */
+  template?: { key: string; params: string; resolved?: Template }
 }
 
 /** A change of read / seen / archived state, in the user's log: which alarms, by id or up to a seq. */
@@ -100,6 +113,8 @@ export async function insertAlarms(
   const users: string[] = []
   const datas: string[] = []
   const keys: (string | null)[] = []
+  const templates: (string | null)[] = []
+  const params: (string | null)[] = []
   const messageOf: number[] = []
   const messageLocales: string[] = []
   const messageTexts: string[] = []
@@ -108,18 +123,23 @@ export async function insertAlarms(
     users.push(alarm.userId)
     datas.push(JSON.stringify(alarm.data))
     keys.push(alarm.key ?? null)
-    const locales = Object.keys(alarm.messages).sort()
+    templates.push(alarm.template?.key ?? null)
+    params.push(alarm.template ? JSON.stringify(alarm.template.params) : null)
+    // A template alarm's languages are its template's, now and later: the caller says which.
+    const locales = alarm.messages ? Object.keys(alarm.messages).sort() : []
     localesOf.push(locales)
     for (const locale of locales) {
       messageOf.push(i + 1)
       messageLocales.push(locale)
-      messageTexts.push(alarm.messages[locale]!)
+      messageTexts.push(alarm.messages![locale]!)
     }
   })
   const query = sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null; busy: boolean }[]>`
     with input as materialized (
-      select n, user_id, data::jsonb as data, key, nextval(pg_get_serial_sequence('alarms', 'id')) as id
-      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[]) with ordinality as i(user_id, data, key, n),
+      select n, user_id, data::jsonb as data, key, template_key, params::jsonb as params,
+             nextval(pg_get_serial_sequence('alarms', 'id')) as id
+      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[], ${templates}::text[], ${params}::text[])
+        with ordinality as i(user_id, data, key, template_key, params, n),
         -- Set before the first row goes in: the NOTIFY trigger reads herald.quiet, and lock waits
         -- read lock_timeout when they begin. Local: both end with this statement.
         (select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true),
@@ -134,8 +154,8 @@ export async function insertAlarms(
       select user_id from user_seqs
       where ${skipBusy} and user_id in (select user_id from input) and user_id not in (select user_id from mine)
     ), a as (
-      insert into alarms (id, user_id, data, idempotency_key) overriding system value
-      select id, user_id, data, key from input
+      insert into alarms (id, user_id, data, idempotency_key, template_key, params) overriding system value
+      select id, user_id, data, key, template_key, params from input
       where user_id not in (select user_id from busy)
       order by user_id, n
       on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
@@ -179,14 +199,17 @@ export async function catchUpAlarmIds(sql: Sql): Promise<void> {
 
 export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
   const { userId, key = '' } = alarm
+  // The same alarm: the same data, and the same texts, or the same template with the same params.
   const [row] = await sql<
     { id: string; seq: string; created_at: Date; locales: string[]; same: boolean }[]
   >`
     select a.id, a.seq, a.created_at,
            array(select locale from alarm_messages where alarm_id = a.id order by locale) as locales,
            a.data = ${sql.json(alarm.data as postgres.JSONValue)}
-             and (select jsonb_object_agg(locale, message) from alarm_messages where alarm_id = a.id)
-                 = ${sql.json(alarm.messages)} as same
+             and coalesce((select jsonb_object_agg(locale, message) from alarm_messages where alarm_id = a.id), '{}')
+                 = ${sql.json(alarm.messages ?? {})}
+             and a.template_key is not distinct from ${alarm.template?.key ?? null}::text
+             and a.params is not distinct from ${alarm.template ? JSON.stringify(alarm.template.params) : null}::text::jsonb as same
     from alarms a
     where a.user_id = ${userId} and a.idempotency_key = ${key}`
   if (!row) return undefined
@@ -214,6 +237,8 @@ type LogRow = {
   up_to: string | null
   unread: number | null
   unseen: number | null
+  template_key: string | null
+  params: string | null
 }
 
 /**
@@ -226,13 +251,14 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
   const afters = requests.map((r) => r.after)
   const rows = await sql<LogRow[]>`
     select r.i, e.kind, e.id, e.seq, e.data, e.created_at, m.locales, m.messages, e.change, e.ids, e.up_to,
-           b.unread, b.unseen
+           e.template_key, e.params, b.unread, b.unseen
     from unnest(${users}::text[], ${afters}::int8[]) with ordinality as r(user_id, after, i)
     cross join lateral (
-      (select 'alarm' as kind, id, seq, data::text as data, created_at, null::text as change, null::int8[] as ids, null::int8 as up_to
+      (select 'alarm' as kind, id, seq, data::text as data, created_at, null::text as change, null::int8[] as ids,
+              null::int8 as up_to, template_key, params::text as params
        from alarms where user_id = r.user_id and seq > r.after order by seq limit ${limit})
       union all
-      (select 'state', null, seq, null, created_at, change, ids, up_to
+      (select 'state', null, seq, null, created_at, change, ids, up_to, null, null
        from user_events where user_id = r.user_id and seq > r.after order by seq limit ${limit})
       order by seq
       limit ${limit}
@@ -277,6 +303,7 @@ function toEntry(row: LogRow): LogEntry {
     messages: row.messages ?? [],
     dataJson: row.data!,
     createdAt: row.created_at.toISOString(),
+    ...(row.template_key !== null ? { template: { key: row.template_key, params: row.params ?? '{}' } } : {}),
   }
 }
 

@@ -48,12 +48,15 @@ export async function history(sql: Sql, userId: string, { status, before, limit 
       archived_at: Date | null
       locales: string[] | null
       messages: string[] | null
+      template_key: string | null
+      params: string | null
       unread: number | null
       unseen: number | null
     }[]
   >`
     with page as (
-      select id, seq, data::text as data, created_at, read_at, seen_at, archived_at from alarms
+      select id, seq, data::text as data, created_at, read_at, seen_at, archived_at, template_key, params::text as params
+      from alarms
       where user_id = ${userId} ${which} ${before === undefined ? sql`` : sql`and seq < ${before}`}
       order by seq desc
       limit ${limit + 1}
@@ -79,6 +82,7 @@ export async function history(sql: Sql, userId: string, { status, before, limit 
       messages: row.messages ?? [],
       dataJson: row.data,
       createdAt: row.created_at.toISOString(),
+      ...(row.template_key !== null ? { template: { key: row.template_key, params: row.params ?? '{}' } } : {}),
       readAt: row.read_at?.toISOString() ?? null,
       seenAt: row.seen_at?.toISOString() ?? null,
       archivedAt: row.archived_at?.toISOString() ?? null,

@@ -61,6 +61,7 @@ const FAST_LOCK_WAIT_MS = 100
 const FAST_RETRY_MS = [2, 8, 32]
 const QUERY_CANCELED = '57014'
 const UNIQUE_VIOLATION = '23505'
+const FOREIGN_KEY_VIOLATION = '23503'
 
 export function createPublisher(
   sql: Sql,
@@ -133,13 +134,15 @@ export function createPublisher(
       outcome = await fast.submit(alarm)
     }
     if (isBusy(outcome)) outcome = await slow.submit({ alarm, deadline: entered + lockTimeoutMs })
-    if ('error' in outcome) throw explain(outcome.error)
+    if ('error' in outcome) throw explain(outcome.error, alarm)
     return outcome.inserted
   }
 
-  function explain(error: unknown): unknown {
+  function explain(error: unknown, alarm: NewAlarm): unknown {
     const code = (error as { code?: string }).code
     if (code === LOCK_NOT_AVAILABLE) return Errors.userBusy(lockTimeoutMs)
+    // Checked before, so only a template deleted (by SQL) since then gets here: refused at commit.
+    if (code === FOREIGN_KEY_VIOLATION && alarm.template) return Errors.unknownTemplate(alarm.template.key)
     if (code === QUERY_CANCELED && canceled) return Errors.unavailable('Herald is shutting down; the alarm was not stored; retry')
     return error
   }

@@ -2,7 +2,7 @@
 // one query (up to `maxBatch` streams each), instead of one query per stream. That is what keeps a
 // burst, a broadcast or a reconnect storm at a handful of queries.
 import { createBatcher, type BatchStats } from '../batcher'
-import type { FetchRequest, LogReads, Page, Position } from '../store/alarms'
+import type { AlarmRow, FetchRequest, LogReads, Page, Position } from '../store/alarms'
 
 export type Fetcher = {
   /** The user's log after `after` (alarms and state changes), oldest first, at most `limit`, with the badge. */
@@ -19,12 +19,22 @@ export type FetcherOptions = {
   maxBatch?: number
   /** Batches in flight at once per kind; the rest wait their turn, so a storm cannot drain the pool. */
   maxInFlight?: number
+  /**
+   * Gives the rows of template alarms their current template (the catalogue's resolve), before any
+   * stream renders them: one read for the keys a batch needs and the process does not keep.
+   */
+  resolve?(pages: AlarmRow[][]): Promise<void> | undefined
 }
 
 export function createFetcher(reads: LogReads, options: FetcherOptions = {}): Fetcher {
-  const { limit = 100, maxBatch = 1000, maxInFlight = 4 } = options
+  const { limit = 100, maxBatch = 1000, maxInFlight = 4, resolve } = options
   const stats: BatchStats = { queries: 0, requests: 0 }
-  const pages = createBatcher<FetchRequest, Page>((batch) => reads.fetchAfter(batch, limit), {
+  async function read(batch: FetchRequest[]): Promise<Page[]> {
+    const pages = await reads.fetchAfter(batch, limit)
+    if (resolve) await resolve(pages.map((page) => page.entries.filter((entry): entry is AlarmRow => entry.kind === 'alarm')))
+    return pages
+  }
+  const pages = createBatcher<FetchRequest, Page>(read, {
     maxBatch,
     maxInFlight,
     stats,

@@ -1,7 +1,9 @@
 // Herald's frames, encoded once: fixed frames at load, an alarm's frame once per (alarm, locale), a
-// state change's once per row.
-import type { AlarmRow, Badge, LogEntry, StateRow } from '../store/alarms'
+// template alarm's once per (alarm, locale, time zone), a state change's once per row.
+import type { RenderError } from '../errors'
 import { canonicalLocale, chooseLocale } from '../locale'
+import type { AlarmRow, Badge, LogEntry, StateRow } from '../store/alarms'
+import { renderTemplate } from '../templates/render'
 import { comment, encode, frame } from './sse'
 
 /** How long a superseded EventSource waits before it reconnects on its own: a day, i.e. not soon. */
@@ -62,13 +64,18 @@ export function stateFrame(row: StateRow): Uint8Array {
   return bytes
 }
 
-/** What a row's frames cost once: each frame encoded (an alarm's by locale), an alarm's locales canonicalized. */
-type Rendered = { frames: Map<string, Uint8Array>; canonical?: string[] }
+/**
+ * What a row's frames cost once: each frame encoded (an alarm's by locale, a template alarm's by
+ * locale and time zone), an alarm's locales canonicalized (a template alarm's are its template's),
+ * a template alarm's params parsed.
+ */
+type Rendered = { frames: Map<string, Uint8Array>; canonical?: readonly string[]; params?: unknown }
 
 /**
  * The frame cache, keyed by the row object: a fetch shares one row among every stream it serves,
- * so each frame (an alarm's per locale) is encoded once however many streams send it, and the
- * cache entry goes with the row when the last stream is done with it.
+ * so each frame is encoded once however many streams send it, and the cache entry goes with the
+ * row when the last stream is done with it. A template's change reaches new fetches, whose rows
+ * are new objects: a frame of the old text cannot outlive the fetch that made it.
  */
 const rendered = new WeakMap<LogEntry, Rendered>()
 
@@ -78,42 +85,88 @@ function cacheOf(row: LogEntry): Rendered {
   return cache
 }
 
-/** An alarm's text in one language: what a stream's frame and a history item show. */
-export type Text = { locale: string; message: string }
+/** The alarm's cache, with its languages and (a template alarm's) params worked out once. */
+function alarmCache(row: AlarmRow): Rendered & { canonical: readonly string[] } {
+  const cache = cacheOf(row)
+  if (!cache.canonical) {
+    if (row.template) {
+      cache.canonical = row.template.resolved?.locales ?? []
+      cache.params = parseParams(row.template.params)
+    } // A direct SQL writer may store `en-us`; negotiation and events speak canonical tags.
+    else cache.canonical = row.locales.map((locale) => canonicalLocale(locale) ?? locale)
+  }
+  return cache as Rendered & { canonical: readonly string[] }
+}
+
+function parseParams(json: string): unknown {
+  try {
+    return JSON.parse(json)
+  } catch {
+    return undefined // rendered with every argument as {name}
+  }
+}
+
+/** The languages an alarm can be shown in (canonical, sorted): its texts', or its template's now. */
+export function alarmLocales(row: AlarmRow): readonly string[] {
+  return alarmCache(row).canonical
+}
 
 /**
- * The alarm in the best of its languages for these preferences (locale.ts chooseLocale). Undefined
- * for an alarm with no text at all (a writer got one past the constraints): nothing to show.
+ * The alarm's message in `locale` (one of alarmLocales(row)): its text, or its template rendered
+ * in `timeZone`. A template alarm whose params no longer fit still renders, with `renderError`.
+ * The template must be resolved (Catalogue.resolve) first.
  */
-export function textOf(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Text | undefined {
-  if (row.messages.length === 0) return undefined
-  const cache = cacheOf(row)
-  // A direct SQL writer may store `en-us`; negotiation and events speak canonical tags.
-  const canonical = (cache.canonical ??= row.locales.map((locale) => canonicalLocale(locale) ?? locale))
+export function renderMessage(row: AlarmRow, locale: string, timeZone: string): { message: string; renderError?: RenderError } {
+  const cache = alarmCache(row)
+  if (!row.template) return { message: row.messages[cache.canonical.indexOf(locale)]! }
+  return renderTemplate(row.template.key, row.template.resolved, cache.params, locale, timeZone)
+}
+
+/** An alarm's message in one language: what a stream's frame and a history item show. */
+export type Text = { locale: string; message: string; renderError?: RenderError }
+
+/**
+ * The alarm in the best of its languages for these preferences (locale.ts chooseLocale), in
+ * `timeZone`. Undefined for an alarm with nothing to show (no text, or no template's texts).
+ */
+export function textOf(row: AlarmRow, preferred: readonly string[], defaultLocale: string, timeZone = 'UTC'): Text | undefined {
+  const { canonical } = alarmCache(row)
+  if (canonical.length === 0) return undefined
   const locale = chooseLocale(canonical, preferred, defaultLocale)
-  return { locale, message: row.messages[canonical.indexOf(locale)]! }
+  return { locale, ...renderMessage(row, locale, timeZone) }
 }
 
 /** The JSON of an alarm as events and history show it: `extra` adds fields (history's state), already JSON. */
-export function alarmJson(row: AlarmRow, { locale, message }: Text, extra = ''): string {
+export function alarmJson(row: AlarmRow, { locale, message, renderError }: Text, extra = ''): string {
+  const template = row.template
+    ? `,"template":${JSON.stringify(row.template.key)}` + (renderError ? `,"renderError":"${renderError}"` : '')
+    : ''
   return (
     `{"id":${row.id},"seq":${row.seq},"locale":${JSON.stringify(locale)},` +
-    `"message":${JSON.stringify(message)},"data":${row.dataJson},"createdAt":"${row.createdAt}"${extra}}`
+    `"message":${JSON.stringify(message)}${template},"data":${row.dataJson},"createdAt":"${row.createdAt}"${extra}}`
   )
 }
 
 /**
  * The alarm in the best of its languages for this stream; `locale` in the event says which.
- * Undefined for an alarm with no text: a frame must never carry `undefined` where JSON is due.
+ * Undefined for an alarm with nothing to show: a frame must never carry `undefined` where JSON is due.
  */
-export function alarmFrame(row: AlarmRow, preferred: readonly string[], defaultLocale: string): Uint8Array | undefined {
-  const text = textOf(row, preferred, defaultLocale)
-  if (!text) return undefined
-  const { frames } = cacheOf(row)
-  let bytes = frames.get(text.locale)
+export function alarmFrame(
+  row: AlarmRow,
+  preferred: readonly string[],
+  defaultLocale: string,
+  timeZone = 'UTC',
+): Uint8Array | undefined {
+  const { canonical, frames } = alarmCache(row)
+  if (canonical.length === 0) return undefined
+  const locale = chooseLocale(canonical, preferred, defaultLocale)
+  // Only a template's dates depend on the zone: a plain text keeps one frame per locale.
+  const slot = row.template ? locale + ' ' + timeZone : locale
+  let bytes = frames.get(slot)
   if (!bytes) {
+    const text = { locale, ...renderMessage(row, locale, timeZone) }
     bytes = encode(frame({ id: String(row.seq), event: 'alarm', data: alarmJson(row, text) }))
-    frames.set(text.locale, bytes)
+    frames.set(slot, bytes)
   }
   return bytes
 }

@@ -31,6 +31,8 @@ export type StreamRequest = {
   locale: string
   /** The stream's locale, then the client's list: how each alarm picks its text. */
   preferred: readonly string[]
+  /** IANA zone in which template alarms show dates and times (`?tz=`, else the default). */
+  timeZone: string
   /** Resume after this seq; without it, the stream starts after the user's newest alarm. */
   since?: number
   /** Epoch ms when the subscriber's token expires: the stream ends with `event: expired`. */
@@ -72,6 +74,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   private resting = false
   private readonly locale: string
   private readonly preferred: readonly string[]
+  private readonly timeZone: string
   private readonly expiresAt: number | undefined
   private controller!: ReadableStreamDefaultController<Uint8Array>
   private position: number | undefined
@@ -91,6 +94,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.key = deviceKey(req.userId, req.device)
     this.locale = req.locale
     this.preferred = req.preferred
+    this.timeZone = req.timeZone
     this.expiresAt = req.expiresAt
     this.position = req.since
     this.behind = req.since !== undefined
@@ -256,7 +260,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     if (entry.kind === 'state') return this.send(stateFrame(entry))
     const first = isFirstRender(entry)
     if (first) ctx.available.add(entry.locales) // a direct writer's language counts once seen
-    const bytes = alarmFrame(entry, this.preferred, ctx.defaultLocale)
+    const bytes = alarmFrame(entry, this.preferred, ctx.defaultLocale, this.timeZone)
     if (bytes) this.send(bytes)
     // Skipped, not retried: the cursor moves past it, so one bad row never blocks the rows after it.
     else if (first) ctx.onError(new Error(`alarm ${entry.id} (seq ${entry.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`))

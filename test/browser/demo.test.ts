@@ -350,3 +350,52 @@ test('two browsers are two devices: both stay live and show every alarm, and a r
     await phone.close()
   }
 }, 30_000)
+test('the template section: send from a template, switch language and see the same alarms again, re-rendered in your zone', async () => {
+  herald = await testHerald('browser_templates', { demo: true })
+  const h = herald
+  // A browser in Seoul: its zone goes with the stream (tz), and the date input is Seoul time.
+  context = await browser.newContext({ locale: 'en-US', timezoneId: 'Asia/Seoul', viewport: { width: 900, height: 1100 } })
+  const streams = countStreams(context)
+  const page = await open(context, `${h.url}/?user=templated&lang=en`)
+  await waitForState(page, 'open', { locale: 'en' })
+  await expect(page.locator('#zone').textContent()).resolves.toBe('Asia/Seoul')
+  await page.waitForSelector('#template option[value="reservation.confirmed"]', { state: 'attached' })
+  await page.selectOption('#template', 'reservation.confirmed')
+  await page.waitForSelector('#params input[name="at"]')
+  await page.fill('#params input[name="seats"]', '3')
+  await page.fill('#params input[name="at"]', '2026-12-12T19:30')
+  await page.click('#template-send button[type=submit]')
+  await waitForAlarmCount(page, 1)
+  expect(await shownAlarms(page)).toEqual([{ seq: 1, locale: 'en', message: '3 seats reserved for Dec 12, 2026, 7:30 PM' }])
+  await expect(page.locator('#template-sent').textContent()).resolves.toContain('sent: seq 1 (reservation.confirmed)')
+  const [stored] = await h.db.sql`select params from alarms where user_id = 'templated'`
+  expect(stored!.params).toEqual({ seats: 3, at: '2026-12-12T10:30:00.000Z' }) // the instant, in UTC
+
+  // A plain alarm beside it: shown again, it stays as it was written.
+  await publish(h, 'templated', { en: 'plain text', ru: 'простой текст' })
+  await waitForAlarmCount(page, 2)
+
+  await page.selectOption('#lang', 'ru')
+  await waitForState(page, 'open', { locale: 'ru' })
+  await expect(page.locator('#template-text').textContent()).resolves.toContain('Забронировано # места')
+  await page.click('#replay')
+  await waitForState(page, 'open', { locale: 'ru' })
+  await waitForAlarmCount(page, 2)
+  expect(await shownAlarms(page)).toEqual([
+    { seq: 1, locale: 'ru', message: 'Забронировано 3 места на 12 дек. 2026 г., 19:30' },
+    { seq: 2, locale: 'ru', message: 'простой текст' },
+  ])
+
+  await page.selectOption('#lang', 'ar')
+  await waitForState(page, 'open', { locale: 'ar' })
+  await page.click('#replay')
+  await waitForState(page, 'open', { locale: 'ar' })
+  await waitForAlarmCount(page, 2)
+  const [arabic] = await shownAlarms(page)
+  expect(arabic).toMatchObject({ seq: 1, locale: 'ar' })
+  expect(arabic!.message).toStartWith('تم حجز 3 مقاعد ليوم')
+  expect(arabic!.message).toContain('2026')
+  expect(await page.locator('#alarms li').first().getAttribute('data-template')).toBe('reservation.confirmed')
+  expect(streams.count).toBe(5) // open, ru, show again, ar, show again
+  expect((page as Page & { errors: string[] }).errors).toEqual([])
+}, 40_000)

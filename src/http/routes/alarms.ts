@@ -1,14 +1,19 @@
-// POST /alarms — publish one alarm with its texts.
+// POST /alarms — publish one alarm, with its texts or with a template and its params.
 import { Elysia } from 'elysia'
+import { Errors } from '../../errors'
 import { MAX_BODY_BYTES, parsePublishBody, readJson, type BodyLimits } from '../input'
 import type { Available } from '../../locale'
+import type { NewAlarm } from '../../store/alarms'
 import type { Publisher } from '../../store/publisher'
+import type { Catalogue } from '../../templates/catalogue'
+import { checkParams } from '../../templates/params'
 import type { Admission } from '../admission'
 
 export function alarmRoutes(
   publisher: Publisher,
   available: Available,
   admission: Pick<Admission, 'admitPublish'>,
+  templates: Pick<Catalogue, 'get'>,
   body: BodyLimits = {},
 ) {
   return new Elysia({ name: 'alarms' }).post(
@@ -16,6 +21,7 @@ export function alarmRoutes(
     async ({ request, server }) => {
       admission.admitPublish(request, server?.requestIP(request)?.address)
       const input = parsePublishBody(await readJson(request, { maxBytes: MAX_BODY_BYTES, ...body }))
+      if (input.template) return publishTemplated(input, input.template)
       available.check(Object.keys(input.messages)) // before anything is stored
       const { alarm, created } = await publisher.publish(input)
       available.add(alarm.locales)
@@ -24,4 +30,13 @@ export function alarmRoutes(
     // The body is read and bounded by readJson, not by Elysia's parser.
     { parse: 'none' },
   )
+
+  /** Checked against the key's arguments before anything is stored; its languages are the template's. */
+  async function publishTemplated(input: NewAlarm, { key, params }: { key: string; params: Record<string, unknown> }) {
+    const template = await templates.get(key)
+    if (!template) throw Errors.unknownTemplate(key)
+    checkParams(template.arguments, params)
+    const { alarm, created } = await publisher.publish(input)
+    return Response.json({ ...alarm, locales: template.locales, template: key }, { status: created ? 201 : 200 })
+  }
 }

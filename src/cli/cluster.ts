@@ -9,13 +9,14 @@
 // notice, or anything else on the port): with reusePort, its workers would join theirs silently.
 import { readFileSync } from 'node:fs'
 import { listeners, portFree } from './process'
+import type { Log } from '../log'
 
 export type ClusterOptions = {
   workers: number
   entry: string
   port: number
   hostname: string
-  log?: Pick<Console, 'log' | 'error'>
+  log?: Pick<Log, 'log' | 'error'>
 }
 
 const RESTART_MIN_MS = 100
@@ -44,7 +45,7 @@ export async function runCluster({ workers, entry, port, hostname, log = console
       ipc() {},
     })
     running.set(index, proc)
-    log.log(`herald: worker ${index} started (pid ${proc.pid})`)
+    log.log(`herald: worker ${index} started (pid ${proc.pid})`, { worker: index, pid: proc.pid })
     proc.exited.then((code) => {
       running.delete(index)
       if (stopping) {
@@ -53,7 +54,11 @@ export async function runCluster({ workers, entry, port, hostname, log = console
         return
       }
       const next = performance.now() - startedAt > HEALTHY_AFTER_MS ? RESTART_MIN_MS : Math.min(delayMs * 2, RESTART_MAX_MS)
-      log.error(`herald: worker ${index} (pid ${proc.pid}) exited with ${proc.signalCode ?? code}; restarting in ${delayMs} ms`)
+      log.error(`herald: worker ${index} (pid ${proc.pid}) exited with ${proc.signalCode ?? code}; restarting in ${delayMs} ms`, {
+        worker: index,
+        pid: proc.pid,
+        exit: proc.signalCode ?? code,
+      })
       setTimeout(() => !stopping && start(index, next), delayMs)
     })
   }

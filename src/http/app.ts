@@ -2,6 +2,7 @@
 // in the module it belongs to. No globals, so tests can run several side by side.
 import { Elysia, NotFoundError } from 'elysia'
 import { configWarnings, type Config } from '../config'
+import type { Log } from '../log'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createSignals, type Signals } from '../signals/signals'
@@ -49,12 +50,14 @@ export type HeraldOptions = Config & {
   channel?: string
   /** How often Redis must answer a PING; a silent network is noticed after this long (tests shorten it). */
   redisPingMs?: number
-  log?: Pick<Console, 'error' | 'warn'>
+  log?: Log
+  /** This process's short id: its pool's application_name (server.ts), its name to other instances. */
+  instance?: string
 }
 
 export async function createHerald(sql: Sql, options: HeraldOptions): Promise<Herald> {
   const log = options.log ?? console
-  const onError = (error: unknown) => log.error('herald:', error)
+  const onError = (error: unknown) => log.error('herald: unexpected error:', error)
   const auth = await createAuth(options)
   for (const warning of configWarnings(options)) log.warn(`herald: ${warning}`)
   warnIfOpen(auth, options, log)
@@ -74,6 +77,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     redisPrefix: options.redisPrefix ?? `herald:${place.database}:${place.schema}:`,
     redisPingMs: options.redisPingMs,
     log,
+    instance: options.instance,
   })
   await signals.start()
   const fetcher = createFetcher(alarmReads(sql))
@@ -136,7 +140,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   }
 }
 
-function warnIfOpen(auth: Auth, options: HeraldOptions, log: Pick<Console, 'warn'>) {
+function warnIfOpen(auth: Auth, options: HeraldOptions, log: Pick<Log, 'warn'>) {
   if (auth.subscribers && auth.publishers) return
   const open = [!auth.subscribers && 'subscribers', !auth.publishers && 'publishers'].filter(Boolean).join(' and ')
   const why = options.authNone ? ' (HERALD_AUTH=none)' : ' (no secrets configured; development only)'

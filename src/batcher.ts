@@ -5,12 +5,18 @@ export type BatchStats = { queries: number; requests: number }
 
 type Pending<Req, Res> = { request: Req; resolve(result: Res): void; reject(error: unknown): void }
 
-export type BatcherOptions = { maxBatch: number; maxInFlight: number; stats: BatchStats }
+export type BatcherOptions = {
+  maxBatch: number
+  maxInFlight: number
+  stats: BatchStats
+  /** Told the size of every batch it runs (the metrics' batch-size histograms). */
+  onBatch?: (size: number) => void
+}
 
 /** Runs `run` once for every request submitted in the same turn; `run` answers in request order. */
 export function createBatcher<Req, Res>(
   run: (batch: Req[]) => Promise<Res[]>,
-  { maxBatch, maxInFlight, stats }: BatcherOptions,
+  { maxBatch, maxInFlight, stats, onBatch }: BatcherOptions,
 ) {
   let queue: Pending<Req, Res>[] = []
   let scheduled = false
@@ -36,6 +42,7 @@ export function createBatcher<Req, Res>(
     inFlight++
     stats.queries++
     stats.requests += batch.length
+    onBatch?.(batch.length)
     try {
       const results = await run(batch.map((pending) => pending.request))
       batch.forEach((pending, i) => pending.resolve(results[i]!))

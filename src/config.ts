@@ -50,7 +50,7 @@ export type Config = Readonly<{
    * GET /metrics: `on` (open in development, behind `metricsToken` when one is set, locked in
    * production without one), `public` (open on purpose, even in production), `off` (no route, nothing recorded).
    */
-  metrics: MetricsMode
+  metricsMode: MetricsMode
   /** The Bearer token a scraper must present on GET /metrics (HERALD_METRICS_TOKEN). */
   metricsToken: string | undefined
   /** `text` (human-readable, the default) or `json` (one object per line). */
@@ -102,7 +102,7 @@ export function readConfig(env: Env = process.env): Config {
     worker: env.HERALD_WORKER === undefined ? undefined : integer(env, 'HERALD_WORKER', 0, 1, 1024),
     redisUrl: redisUrl(env),
     redisPrefix: nonEmpty(env.HERALD_REDIS_PREFIX),
-    metrics: metricsMode(env),
+    metricsMode: metricsMode(env),
     metricsToken: metricsToken(env),
     logFormat: logFormat(env),
   })

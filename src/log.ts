@@ -92,12 +92,15 @@ function textLine(message: string, detail: unknown): string {
 
 function jsonLine(level: Level, message: string, detail: unknown, fields: Fields, time: Date): string {
   const msg = message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message.replace(/^herald:\s*/, '')
-  const entry: Fields = { time: time.toISOString(), level, msg: msg || (detail instanceof Error ? detail.message : '') }
+  // An error's message belongs to the line's own: "unexpected error: alarm 3 … has no text".
+  const text = detail instanceof Error ? [msg, detail.message].filter(Boolean).join(' ') : msg
+  const entry: Fields = { time: time.toISOString(), level, msg: text }
   for (const [key, value] of Object.entries(fields)) if (value !== undefined && !(key in entry)) entry[key] = value
   if (detail instanceof Error) {
     const { fields: described } = describeError(detail)
     entry.error = described
-    if (described.code !== undefined && entry.code === undefined) entry.code = described.code
+    // An error may name what it is about (Herald's own set userId): a field of the line, like any other.
+    for (const key of ['code', 'userId'] as const) if (described[key] !== undefined && entry[key] === undefined) entry[key] = described[key]
   } else if (detail !== undefined) entry.detail = detail
   return safeJson(entry)
 }
@@ -107,8 +110,9 @@ function jsonLine(level: Level, message: string, detail: unknown, fields: Fields
  * `where` or parameters: PostgreSQL quotes the failing row there, texts included.
  */
 function describeError(error: Error): { text: string; fields: Fields } {
-  const { code, constraint_name: constraint } = error as Error & { code?: unknown; constraint_name?: unknown }
+  const { code, constraint_name: constraint, userId } = error as Error & { code?: unknown; constraint_name?: unknown; userId?: unknown }
   const fields: Fields = { name: error.name, message: error.message }
+  if (typeof userId === 'string') fields.userId = userId
   if (typeof code === 'string' || typeof code === 'number') fields.code = code
   if (typeof constraint === 'string') fields.constraint = constraint
   if (error.stack) fields.stack = error.stack

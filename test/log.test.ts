@@ -55,13 +55,13 @@ describe('HERALD_LOG=json', () => {
     const { log, lines } = capture({ format: 'json' })
     log.error('herald: unexpected error:', Object.assign(new Error('boom'), { code: 'ECONNRESET', detail: 'the row' }))
     const entry = JSON.parse(lines[0]!.line)
-    expect(entry).toMatchObject({ level: 'error', msg: 'unexpected error:', code: 'ECONNRESET' })
+    expect(entry).toMatchObject({ level: 'error', msg: 'unexpected error: boom', code: 'ECONNRESET' })
     expect(entry.error).toMatchObject({ name: 'Error', message: 'boom', code: 'ECONNRESET' })
     expect(entry.error.stack).toContain('boom')
     expect(lines[0]!.line).not.toContain('the row')
   })
 
-  test('fields passed to error are fields, and a message of only the prefix takes the error message', () => {
+  test('fields passed to error are fields, and the error message ends the line message', () => {
     const { log, lines } = capture({ format: 'json' })
     log.error('herald: invalid configuration: PORT: bad', { variable: 'PORT' })
     log.error('herald:', new Error('what happened'))

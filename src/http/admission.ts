@@ -5,6 +5,7 @@ import type { Config } from '../config'
 import { Errors } from '../errors'
 import { clientAddress } from './client-address'
 import { createBuckets } from './limits'
+import { NO_METRICS, type Metrics } from '../metrics'
 
 export type Admission = {
   /** A stream may open: the subscriber's token fits, the process has room, the user is not reconnecting too fast. */
@@ -23,9 +24,11 @@ export type AdmissionOptions = Pick<
   auth: Auth
   /** Streams open in this process now. */
   streams(): number
+  /** Counts the refusals, by reason. */
+  metrics?: Pick<Metrics, 'refused'>
 }
 
-export function createAdmission({ auth, streams, ...limits }: AdmissionOptions): Admission {
+export function createAdmission({ auth, streams, metrics = NO_METRICS, ...limits }: AdmissionOptions): Admission {
   const reconnects = createBuckets({ capacity: limits.reconnectBurst, perSecond: limits.reconnectPerMinute / 60 })
   const publishes =
     limits.publishRate > 0 ? createBuckets({ capacity: limits.publishRate, perSecond: limits.publishRate }) : undefined
@@ -33,16 +36,25 @@ export function createAdmission({ auth, streams, ...limits }: AdmissionOptions):
   return {
     async admitStream(request, url, userId) {
       const subscriber = await auth.verifySubscriber(request, url, userId)
-      if (limits.maxStreams > 0 && streams() >= limits.maxStreams) throw Errors.tooManyStreams(limits.maxStreams)
+      if (limits.maxStreams > 0 && streams() >= limits.maxStreams) {
+        metrics.refused('max_streams')
+        throw Errors.tooManyStreams(limits.maxStreams)
+      }
       const wait = reconnects.take(userId)
-      if (wait > 0) throw Errors.rateLimited('connections for this user', wait)
+      if (wait > 0) {
+        metrics.refused('reconnect_rate')
+        throw Errors.rateLimited('connections for this user', wait)
+      }
       return subscriber
     },
     admitPublish(request, peer) {
       const key = auth.verifyPublisher(request)
       const publisher = key ?? `address ${clientAddress(request, peer, limits.trustProxy)}`
       const wait = publishes?.take(publisher) ?? 0
-      if (wait > 0) throw Errors.rateLimited('publishes', wait)
+      if (wait > 0) {
+        metrics.refused('publish_rate')
+        throw Errors.rateLimited('publishes', wait)
+      }
     },
   }
 }

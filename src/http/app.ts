@@ -3,13 +3,15 @@
 import { Elysia, NotFoundError } from 'elysia'
 import { configWarnings, type Config } from '../config'
 import type { Log } from '../log'
+import { createMetrics, NO_METRICS, type Metrics } from '../metrics'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createSignals, type Signals } from '../signals/signals'
 import { alarmReads, knownLocales, rememberLocales } from '../store/alarms'
 import { createChannels } from '../store/channels'
-import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
+import { applicationNameOf, channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createPublisher, type Publisher } from '../store/publisher'
+import { databaseStats } from '../store/stats'
 import { createFetcher, type Fetcher } from '../stream/fetcher'
 import { createLive, type Live } from '../stream/live'
 import { shutdownFrame } from '../stream/render'
@@ -23,6 +25,7 @@ import { browserRoutes } from './routes/browser'
 import { connectionRoutes } from './routes/connection'
 import { devRoutes } from './routes/dev'
 import { healthRoutes } from './routes/health'
+import { metricsRoutes } from './routes/metrics'
 
 export type Herald = {
   app: Elysia<any, any, any, any, any, any, any>
@@ -33,6 +36,7 @@ export type Herald = {
   available: Available
   signals: Signals
   auth: Auth
+  metrics: Metrics
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
    * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
@@ -53,6 +57,8 @@ export type HeraldOptions = Config & {
   log?: Log
   /** This process's short id: its pool's application_name (server.ts), its name to other instances. */
   instance?: string
+  /** What GET /metrics answers instead of this process's figures: a cluster worker's asks the supervisor for all. */
+  metricsSource?: () => Promise<string>
 }
 
 export async function createHerald(sql: Sql, options: HeraldOptions): Promise<Herald> {
@@ -67,8 +73,9 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     onLearn: (tags) => void rememberLocales(sql, tags).catch(onError),
   })
   if (!options.locales) available.add(await knownLocales(sql, options.maxLocales))
+  const metrics = options.metricsMode === 'off' ? NO_METRICS : createMetrics({ available, defaultLocale: options.defaultLocale })
   const place = await currentPlace(sql)
-  const live = createLive({ heartbeatMs: options.heartbeatMs })
+  const live = createLive({ heartbeatMs: options.heartbeatMs, metrics })
   const signals = createSignals(createChannels(sql), live, {
     channel: channelFor(place.schema),
     listenChannel: options.channel,
@@ -78,11 +85,19 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     redisPingMs: options.redisPingMs,
     log,
     instance: options.instance,
+    onRedisReconnect: () => metrics.redisReconnected(),
   })
   await signals.start()
-  const fetcher = createFetcher(alarmReads(sql))
-  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
-  const admission = createAdmission({ ...options, auth, streams: () => live.size })
+  const fetcher = createFetcher(alarmReads(sql), { onBatch: metrics.fetchBatch })
+  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
+  const admission = createAdmission({ ...options, auth, streams: () => live.size, metrics })
+  const applicationName = applicationNameOf(options.instance)
+  metrics.watch({
+    backend: () => signals.backend,
+    database: () => databaseStats(sql, applicationName),
+    poolMax: sql.options.max,
+    onError,
+  })
   const streams = {
     live,
     fetcher,
@@ -91,6 +106,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,
+    metrics,
   }
 
   const app = new Elysia()
@@ -106,9 +122,10 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       return toResponse(Errors.internal())
     })
     .use(connectionRoutes(streams, admission))
-    .use(alarmRoutes(publisher, available, admission))
+    .use(alarmRoutes(publisher, available, admission, metrics))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
+    .use(metricsRoutes({ ...options, render: options.metricsSource ?? metrics.render, contentType: metrics.contentType }))
     .use(
       browserRoutes({
         demo: options.demo,
@@ -128,6 +145,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     available,
     signals,
     auth,
+    metrics,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
       return publisher.settled()

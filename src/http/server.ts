@@ -1,7 +1,7 @@
 // Starts one Herald process: database → migrations → app → listening socket.
 import { createHerald, type Herald, type HeraldOptions } from './app'
 import type { Config } from '../config'
-import { createDb, type Sql } from '../store/db'
+import { applicationNameOf, createDb, type Sql } from '../store/db'
 import { migrate } from '../store/migrate'
 import type { Log } from '../log'
 
@@ -30,7 +30,7 @@ export async function startServer(
   { log = console, instance = crypto.randomUUID().slice(0, 8), overrides = {} }: StartOptions = {},
 ): Promise<RunningServer> {
   // Named per process, so /metrics can count this pool's connections in pg_stat_activity.
-  const sql = createDb(config.databaseUrl, { applicationName: `herald ${instance}` })
+  const sql = createDb(config.databaseUrl, { applicationName: applicationNameOf(instance) })
   try {
     const applied = await migrate(sql)
     if (applied.length) log.log(`herald: applied migrations ${applied.join(', ')}`)

@@ -43,6 +43,8 @@ export type PublisherOptions = {
   maxWaiting?: number
   /** Where wake-ups go: without it, the NOTIFY of every commit. */
   signals?: Announcer
+  /** Told the size of every statement's batch, by lane. */
+  onBatch?: (lane: 'fast' | 'slow', size: number) => void
 }
 
 type Outcome = { inserted: Inserted } | { error: unknown }
@@ -60,7 +62,7 @@ const UNIQUE_VIOLATION = '23505'
 
 export function createPublisher(
   sql: Sql,
-  { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals }: PublisherOptions = {},
+  { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals, onBatch }: PublisherOptions = {},
 ): Publisher {
   const stats: BatchStats = { queries: 0, requests: 0 }
   const running = new Set<{ cancel(): void }>()
@@ -104,7 +106,7 @@ export function createPublisher(
         return Promise.all(batch.map((alarm) => attempt(alarm, options)))
       }
     },
-    { maxBatch, maxInFlight, stats },
+    { maxBatch, maxInFlight, stats, onBatch: onBatch && ((size) => onBatch('fast', size)) },
   )
 
   // The slow lane: one statement per alarm, waiting for its user's row, few at once (`maxWaiting`).
@@ -117,7 +119,7 @@ export function createPublisher(
       if (left <= 0) return [{ error: { code: LOCK_NOT_AVAILABLE } }]
       return [await attempt(alarm, { skipBusy: false, lockTimeoutMs: left })]
     },
-    { maxBatch: 1, maxInFlight: maxWaiting, stats },
+    { maxBatch: 1, maxInFlight: maxWaiting, stats, onBatch: onBatch && ((size) => onBatch('slow', size)) },
   )
 
   async function store(alarm: NewAlarm): Promise<Inserted> {

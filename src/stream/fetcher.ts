@@ -19,22 +19,25 @@ export type FetcherOptions = {
   maxBatch?: number
   /** Batches in flight at once per kind; the rest wait their turn, so a storm cannot drain the pool. */
   maxInFlight?: number
+  /** Told the size of every query's batch, by query. */
+  onBatch?: (query: 'alarms' | 'latest', size: number) => void
 }
 
 export function createFetcher(reads: AlarmReads, options: FetcherOptions = {}): Fetcher {
-  const { limit = 100, maxBatch = 1000, maxInFlight = 4 } = options
+  const { limit = 100, maxBatch = 1000, maxInFlight = 4, onBatch } = options
   const stats: BatchStats = { queries: 0, requests: 0 }
   const alarms = createBatcher<FetchRequest, AlarmRow[]>((batch) => reads.fetchAfter(batch, limit), {
     maxBatch,
     maxInFlight,
     stats,
+    onBatch: onBatch && ((size) => onBatch('alarms', size)),
   })
   const positions = createBatcher<string, number>(
     async (users) => {
       const latest = await reads.latestSeqs([...new Set(users)])
       return users.map((user) => latest.get(user) ?? 0)
     },
-    { maxBatch, maxInFlight, stats },
+    { maxBatch, maxInFlight, stats, onBatch: onBatch && ((size) => onBatch('latest', size)) },
   )
   return {
     limit,

@@ -4,6 +4,7 @@ import type { AlarmRow } from '../store/alarms'
 import type { Available } from '../locale'
 import type { Fetcher } from './fetcher'
 import type { Live, LiveStream } from './live'
+import type { EndReason, StreamMetrics } from '../metrics'
 import { alarmFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, SUPERSEDED } from './render'
 
 export type StreamContext = {
@@ -15,6 +16,8 @@ export type StreamContext = {
   defaultLocale: string
   retryMs: number
   onError(error: unknown): void
+  /** Frames, deliveries and ends, counted (the open-streams gauge is the live owner's). */
+  metrics?: Pick<StreamMetrics, 'frame' | 'delivered' | 'ended'>
 }
 
 export type StreamRequest = {
@@ -27,6 +30,8 @@ export type StreamRequest = {
   since?: number
   /** Epoch ms when the subscriber's token expires: the stream ends with `event: expired`. */
   expiresAt?: number
+  /** The language the client asked for first, if any: a delivery in another is a fallback (metrics). */
+  requested?: string
 }
 
 export function openAlarmStream(ctx: StreamContext, req: StreamRequest): ReadableStream<Uint8Array> {
@@ -59,8 +64,11 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   private heartbeatDue = false
   /** The last query failed: the next tick retries it, not a hot loop. */
   private resting = false
-  private readonly locale: string
+  readonly locale: string
   private readonly preferred: readonly string[]
+  private readonly requested: string | undefined
+  /** Epoch ms: alarms written after it count toward the delivery lag (older ones are a catch-up). */
+  private readonly openedAt = Date.now()
   private readonly expiresAt: number | undefined
   private controller!: ReadableStreamDefaultController<Uint8Array>
   private position: number | undefined
@@ -76,6 +84,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.key = req.userId
     this.locale = req.locale
     this.preferred = req.preferred
+    this.requested = req.requested
     this.expiresAt = req.expiresAt
     this.position = req.since
     this.behind = req.since !== undefined
@@ -106,7 +115,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   }
 
   cancel() {
-    this.end()
+    this.end('closed')
   }
 
   wake() {
@@ -115,18 +124,18 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   }
 
   tick(now: number) {
-    if (this.expiresAt !== undefined && Date.now() >= this.expiresAt) return this.end(EXPIRED)
+    if (this.expiresAt !== undefined && Date.now() >= this.expiresAt) return this.end('expired', EXPIRED)
     this.resting = false
     if (now - this.lastWrite >= (this.ctx.live.heartbeatMs * 3) / 4) this.heartbeatDue = true
     this.poke()
   }
 
   close(last?: Uint8Array) {
-    this.end(last)
+    this.end('shutdown', last)
   }
 
   superseded() {
-    this.end(SUPERSEDED)
+    this.end('superseded', SUPERSEDED)
   }
 
   /** Does the next piece of work if the client has asked for more (a pull is pending). */
@@ -143,6 +152,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
         if (this.heartbeatDue) {
           this.heartbeatDue = false
           this.send(HEARTBEAT)
+          this.ctx.metrics?.frame('heartbeat')
           this.settle()
         }
     }
@@ -164,6 +174,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
       this.phase = 'idle'
       // Registered and positioned: whatever commits from now on reaches this stream.
       this.send(readyFrame(this.userId, this.locale, generation, position))
+      ctx.metrics?.frame('ready')
       this.settle()
     } catch (error) {
       this.fail('new', error)
@@ -210,11 +221,16 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.lastWrite = performance.now()
   }
 
-  private end(last?: Uint8Array) {
+  private end(reason: EndReason, last?: Uint8Array) {
     if (this.ended) return
     this.phase = 'ended'
+    this.ctx.metrics?.ended(reason)
     try {
-      if (last) this.send(last)
+      if (last) {
+        this.send(last)
+        // The last frame is named by why the stream ends: superseded, expired, shutdown.
+        this.ctx.metrics?.frame(reason)
+      }
       this.controller.close()
     } catch {
       // Already cancelled by the client: nothing left to tell it.
@@ -229,9 +245,17 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
       const first = isFirstRender(row)
       if (first) ctx.available.add(row.locales) // a direct writer's language counts once seen
       const bytes = alarmFrame(row, this.preferred, ctx.defaultLocale)
-      if (bytes) this.send(bytes)
+      if (bytes) {
+        this.send(bytes)
+        ctx.metrics?.delivered(row, this.preferred, this.requested, this.openedAt)
+      }
       // Skipped, not retried: the cursor moves past it, so one bad row never blocks the rows after it.
-      else if (first) ctx.onError(new Error(`alarm ${row.id} (seq ${row.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`))
+      else if (first)
+        ctx.onError(
+          Object.assign(new Error(`alarm ${row.id} (seq ${row.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`), {
+            userId: this.userId, // a field of its own on a JSON log line
+          }),
+        )
     }
     this.position = rows[rows.length - 1]!.seq
     // A full page means there may be more: read on at the next pull, once the client has room.

@@ -24,7 +24,7 @@ export function connectionRoutes(ctx: StreamContext, admission: Admission) {
     const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
     // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
     server?.timeout(request, 0)
-    const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt })
+    const body = openAlarmStream(ctx, { userId, locale, preferred, since, expiresAt, requested: requested[0] })
     return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
   })
 }

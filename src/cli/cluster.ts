@@ -8,6 +8,7 @@
 // start beside live workers of another (orphans of a supervisor killed while they could not
 // notice, or anything else on the port): with reusePort, its workers would join theirs silently.
 import { readFileSync } from 'node:fs'
+import { supervisorMetrics } from './cluster-metrics'
 import { listeners, portFree } from './process'
 import type { Log } from '../log'
 
@@ -33,6 +34,8 @@ export async function runCluster({ workers, entry, port, hostname, log = console
   }
   let stopping = false
   const running = new Map<number, ReturnType<typeof Bun.spawn>>()
+  // A worker scraped on the shared port asks here for every worker's figures.
+  const metrics = supervisorMetrics(() => [...running.values()])
   const { promise: allStopped, resolve: stopped } = Promise.withResolvers<number>()
   let worst = 0
 
@@ -41,8 +44,10 @@ export async function runCluster({ workers, entry, port, hostname, log = console
     const proc = Bun.spawn([process.execPath, entry], {
       env: { ...process.env, HERALD_WORKER: String(index) },
       stdio: ['ignore', 'inherit', 'inherit'],
-      // Nothing is sent on it: the worker watches it close, which is how it learns we are gone.
-      ipc() {},
+      // The worker watches it close, which is how it learns we are gone; /metrics travels on it.
+      ipc(message, worker) {
+        metrics.onMessage(message, worker)
+      },
     })
     running.set(index, proc)
     log.log(`herald: worker ${index} started (pid ${proc.pid})`, { worker: index, pid: proc.pid })

@@ -2,6 +2,7 @@
 // HERALD_WORKERS > 1, supervise that many copies of this entry on one port instead; each of them
 // (HERALD_WORKER set) also ends cleanly when its supervisor is gone.
 import { runCluster } from './cluster'
+import { workerMetrics } from './cluster-metrics'
 import { ConfigError, configSecrets, readConfig } from '../config'
 import { startServer } from '../http/server'
 import { createLogger, formatFromEnv } from '../log'
@@ -21,7 +22,11 @@ try {
   }
   // Watched from before the server starts, so a supervisor that dies meanwhile is not missed.
   const orphaned = config.worker === undefined ? undefined : supervisorGone()
-  const running = await startServer(config, { log, instance })
+  // A worker's /metrics answers for the whole cluster: its supervisor gathers every worker's. (An async
+  // snapshot: a collect that comes before the server is up is a rejection, left out, not a throw.)
+  const cluster = config.worker === undefined ? undefined : workerMetrics({ send: (message) => process.send!(message) }, async () => running.herald.metrics.snapshot())
+  if (cluster) process.on('message', (message) => cluster.onMessage(message))
+  const running = await startServer(config, { log, instance, overrides: cluster && { metricsSource: cluster.source } })
   log.log(`herald: listening on ${running.url}`, { url: running.url })
   let stopping: Promise<void> | undefined
   const stop = (why: string) =>

@@ -362,7 +362,8 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-const VERSION: string = (() => {
+/** Herald's version, from package.json. */
+export const VERSION: string = (() => {
   try {
     return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
   } catch {

@@ -3,7 +3,7 @@
 import { Elysia, NotFoundError } from 'elysia'
 import { configWarnings, type Config } from '../config'
 import type { Log } from '../log'
-import { createMetrics, NO_METRICS, type Metrics } from '../metrics'
+import { createMetrics, NO_METRICS, VERSION, type Metrics } from '../metrics'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createSignals, type Signals } from '../signals/signals'
@@ -24,6 +24,7 @@ import { alarmRoutes } from './routes/alarms'
 import { browserRoutes } from './routes/browser'
 import { connectionRoutes } from './routes/connection'
 import { devRoutes } from './routes/dev'
+import { docsRoutes } from './routes/docs'
 import { healthRoutes } from './routes/health'
 import { metricsRoutes } from './routes/metrics'
 
@@ -126,6 +127,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
     .use(metricsRoutes({ ...options, render: options.metricsSource ?? metrics.render, contentType: metrics.contentType }))
+    .use(docsRoutes({ app: () => app, version: VERSION }))
     .use(
       browserRoutes({
         demo: options.demo,

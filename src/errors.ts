@@ -27,6 +27,12 @@ export const CODES = {
 
 export type Code = keyof typeof CODES
 
+/**
+ * Each code by its name (`C.NOT_FOUND` is 'NOT_FOUND'): how other modules (the API document) name
+ * codes without writing them as strings, so every literal stays here.
+ */
+export const C = Object.fromEntries(Object.keys(CODES).map((code) => [code, code])) as { readonly [K in Code]: K }
+
 /** An error a client caused or must know about: a stable `code`, its HTTP status, a message. */
 export class HeraldError extends Error {
   readonly code: Code

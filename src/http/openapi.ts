@@ -7,7 +7,7 @@
 // per route. A route Herald serves without an entry here is a gap the test finds.
 import { toOpenAPISchema } from '@elysiajs/openapi'
 import { t, type AnyElysia } from 'elysia'
-import { CODES, type Code } from '../errors'
+import { C, CODES, type Code } from '../errors'
 
 type Json = Record<string, unknown>
 
@@ -93,7 +93,7 @@ export const OPERATIONS: Record<string, Operation> = {
         content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StreamEvent' } } },
       },
     },
-    errors: ['INVALID_USER_ID', 'INVALID_LOCALE', 'INVALID_CURSOR', 'UNAUTHORIZED', 'FORBIDDEN', 'RATE_LIMITED', 'TOO_MANY_STREAMS', 'UNAVAILABLE'],
+    errors: [C.INVALID_USER_ID, C.INVALID_LOCALE, C.INVALID_CURSOR, C.UNAUTHORIZED, C.FORBIDDEN, C.RATE_LIMITED, C.TOO_MANY_STREAMS, C.UNAVAILABLE],
   },
   'POST /alarms': {
     summary: 'Publish an alarm with its texts',
@@ -105,7 +105,7 @@ export const OPERATIONS: Record<string, Operation> = {
       201: { description: 'Stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedAlarm' } } } },
       200: { description: 'The `key` was used before with this same alarm: the first one, nothing stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedAlarm' } } } },
     },
-    errors: ['INVALID_BODY', 'INVALID_JSON', 'INVALID_LOCALE', 'INVALID_USER_ID', 'TOO_MANY_LOCALES', 'UNAUTHORIZED', 'IDEMPOTENCY_CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', 'USER_BUSY', 'UNAVAILABLE'],
+    errors: [C.INVALID_BODY, C.INVALID_JSON, C.INVALID_LOCALE, C.INVALID_USER_ID, C.TOO_MANY_LOCALES, C.UNAUTHORIZED, C.IDEMPOTENCY_CONFLICT, C.PAYLOAD_TOO_LARGE, C.UNSUPPORTED_MEDIA_TYPE, C.RATE_LIMITED, C.USER_BUSY, C.UNAVAILABLE],
   },
   'GET /health': {
     summary: 'Is PostgreSQL answering, and what carries the signals',
@@ -113,7 +113,7 @@ export const OPERATIONS: Record<string, Operation> = {
     responses: {
       200: { description: 'PostgreSQL answered within 2 s.', content: { 'application/json': { schema: object({ status: { const: 'ok' }, signals: { $ref: '#/components/schemas/SignalsBackend' } }) } } },
     },
-    errors: ['DATABASE_UNAVAILABLE'],
+    errors: [C.DATABASE_UNAVAILABLE],
   },
   'POST /dev/token': {
     summary: 'Mint a 15-minute subscriber token for any user (development)',
@@ -121,7 +121,7 @@ export const OPERATIONS: Record<string, Operation> = {
     tags: ['development'],
     requestBody: { required: true, content: { 'application/json': { schema: object({ userId: { type: 'string', minLength: 1, maxLength: 200 } }) } } },
     responses: { 200: { description: 'A token.', content: { 'application/json': { schema: object({ token: { type: 'string' }, expiresIn: { type: 'integer', const: 900 } }) } } } },
-    errors: ['NOT_FOUND', 'INVALID_USER_ID', 'INVALID_BODY', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'],
+    errors: [C.NOT_FOUND, C.INVALID_USER_ID, C.INVALID_BODY, C.INVALID_JSON, C.PAYLOAD_TOO_LARGE, C.UNSUPPORTED_MEDIA_TYPE],
   },
   'GET /metrics': {
     summary: 'Prometheus metrics',
@@ -129,7 +129,7 @@ export const OPERATIONS: Record<string, Operation> = {
     tags: ['operations'],
     security: [{ metricsToken: [] }, {}],
     responses: { 200: TEXT('text/plain', "Prometheus' text format (version 0.0.4).") },
-    errors: ['UNAUTHORIZED', 'UNAVAILABLE'],
+    errors: [C.UNAUTHORIZED, C.UNAVAILABLE],
   },
   'GET /client.js': {
     summary: 'The browser client library (an ES module)',
@@ -137,9 +137,9 @@ export const OPERATIONS: Record<string, Operation> = {
     responses: { 200: TEXT('text/javascript', 'The module, bundled at the first request.'), 304: { description: 'Unchanged (`If-None-Match`).' } },
   },
   'GET /client.d.ts': { summary: "The client library's TypeScript declarations", tags: ['browser'], responses: { 200: TEXT('application/typescript', 'Declarations.') } },
-  'GET /': { summary: 'The demo page (HERALD_DEMO)', tags: ['demo'], responses: { 200: TEXT('text/html', 'The page.') }, errors: ['NOT_FOUND'] },
-  'GET /demo.css': { summary: "The demo page's styles", tags: ['demo'], responses: { 200: TEXT('text/css', 'Styles.') }, errors: ['NOT_FOUND'] },
-  'GET /demo.js': { summary: "The demo page's script", tags: ['demo'], responses: { 200: TEXT('text/javascript', 'Script.') }, errors: ['NOT_FOUND'] },
+  'GET /': { summary: 'The demo page (HERALD_DEMO)', tags: ['demo'], responses: { 200: TEXT('text/html', 'The page.') }, errors: [C.NOT_FOUND] },
+  'GET /demo.css': { summary: "The demo page's styles", tags: ['demo'], responses: { 200: TEXT('text/css', 'Styles.') }, errors: [C.NOT_FOUND] },
+  'GET /demo.js': { summary: "The demo page's script", tags: ['demo'], responses: { 200: TEXT('text/javascript', 'Script.') }, errors: [C.NOT_FOUND] },
   'GET /openapi.json': { summary: 'This document', tags: ['documentation'], responses: { 200: { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: { type: 'object' } } } } } },
   'GET /docs': { summary: 'This document as a page (Swagger UI, served by Herald: works offline)', tags: ['documentation'], responses: { 200: TEXT('text/html', 'The page.') } },
   'GET /docs/swagger-ui.css': { summary: "The docs page's styles", tags: ['documentation'], responses: { 200: TEXT('text/css', 'Swagger UI, from swagger-ui-dist.') } },
@@ -196,9 +196,9 @@ export function buildOpenApi(app: AnyElysia, { version }: OpenApiOptions): Json 
     components: {
       schemas: SCHEMAS,
       responses: {
-        HeadersTooLarge: errorResponse(['HEADERS_TOO_LARGE']),
-        Internal: errorResponse(['INTERNAL']),
-        MethodNotAllowed: { ...errorResponse(['METHOD_NOT_ALLOWED']), headers: { Allow: { schema: { type: 'string' } } } },
+        HeadersTooLarge: errorResponse([C.HEADERS_TOO_LARGE]),
+        Internal: errorResponse([C.INTERNAL]),
+        MethodNotAllowed: { ...errorResponse([C.METHOD_NOT_ALLOWED]), headers: { Allow: { schema: { type: 'string' } } } },
       },
       securitySchemes: {
         subscriberToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'HS256 (HERALD_JWT_SECRET) or ES256/RS256 (HERALD_JWT_PUBLIC_KEY); `sub` is the userId, `exp` required.' },
@@ -229,8 +229,8 @@ function complete(generated: Json, { errors = [], responses, ...written }: Opera
 }
 
 function errorResponse(codes: Code[]): Json {
-  const retry = codes.some((code) => code === 'RATE_LIMITED' || code === 'TOO_MANY_STREAMS' || code === 'USER_BUSY')
-  const auth = codes.includes('UNAUTHORIZED')
+  const retry = codes.some((code) => code === C.RATE_LIMITED || code === C.TOO_MANY_STREAMS || code === C.USER_BUSY)
+  const auth = codes.includes(C.UNAUTHORIZED)
   return {
     description: codes.map((code) => `${code}: ${ERROR_WHEN[code] ?? code}`).join('; '),
     ...((retry || auth) && {

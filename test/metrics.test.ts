@@ -45,6 +45,10 @@ describe('streams', () => {
     const expiring = await h.subscribe('e2', await auth('e2', 1))
     await ready(expiring)
     expect((await expiring.nextEvent())?.event).toBe('expired')
+    // A heartbeat the test sees, so the count below has one to show.
+    let beat = false
+    for (let i = 0; i < 100 && !beat; i++) beat = (await newer.next())?.comments.includes('heartbeat') ?? false
+    expect(beat).toBe(true)
     void h.herald.drain([1, 2])
     expect(await newer.ended()).toBeDefined()
     const m = await scrape(h.url)

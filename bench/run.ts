@@ -11,7 +11,9 @@
 // --only=herald,baseline,cluster,instances,render (any of them, comma-separated; default all);
 // --workers=2,3 --cluster-max=50000 (--quick: 6000) --cluster-per-worker=19000 (cluster mode: each
 // worker count is asked min(cluster-max, workers × cluster-per-worker) streams);
-// --signals=postgres,redis (instances); --out=<file> (instead of bench/results/<date>.json).
+// --signals=postgres,redis (instances); --metrics-streams=10000 (--quick: 5000; the metrics phase:
+// idle CPU and RSS per stream, and publishes, with HERALD_METRICS on and off); --out=<file>
+// (instead of bench/results/<date>.json).
 import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
@@ -38,11 +40,12 @@ const { values: args } = parseArgs({
     'cluster-per-worker': { type: 'string' },
     signals: { type: 'string' },
     'inbox-alarms': { type: 'string' },
+    'metrics-streams': { type: 'string' },
     out: { type: 'string' },
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -77,6 +80,13 @@ const DELIVERY_USERS = quick ? 200 : 1000
 const INBOX_ALARMS = Number(args['inbox-alarms'] ?? (quick ? 200_000 : 1_000_000))
 const INBOX_USERS = 10_000
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+// Metrics on and off: the same streams at rest, scraped as Prometheus would while on.
+const METRICS_STREAMS = Number(args['metrics-streams'] ?? (quick ? 5000 : 10_000))
+const SCRAPE_EVERY_MS = 5000
+// Heartbeats are the idle streams' only work: a short interval, and a window of whole intervals, so
+// both runs send the same beats (each a frame, counted when on) inside it.
+const METRICS_HEARTBEAT_MS = 4000
+const METRICS_IDLE_MS = Math.ceil((IDLE_SECONDS * 1000) / METRICS_HEARTBEAT_MS) * METRICS_HEARTBEAT_MS
 for (const n of CLUSTER_WORKERS)
   if (!Number.isInteger(n) || n < 2 || n > 255) usage(`--workers: '${n}' is not a worker count from 2 to 255`)
 for (const [name, n] of [['--cluster-max', CLUSTER_MAX], ['--cluster-per-worker', CLUSTER_PER_WORKER]] as const)
@@ -553,6 +563,67 @@ function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0)
 }
 
+// ---------------------------------------------------------------- metrics on and off
+
+type MetricsMode = 'on' | 'off'
+
+/** utime + stime of a process, in seconds (/proc/<pid>/stat, clock ticks of 1/100 s). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Bun.file(`/proc/${pid}/stat`).text()
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * One Herald with HERALD_METRICS on or off: METRICS_STREAMS streams at rest for METRICS_IDLE_MS, with
+ * a heartbeat every METRICS_HEARTBEAT_MS (its CPU and RSS per stream; while on, /metrics scraped every
+ * SCRAPE_EVERY_MS as Prometheus would), then publishes with no streams.
+ */
+async function measureMetrics(mode: MetricsMode, admin: postgres.Sql, load: Worker[]): Promise<Measures> {
+  const url = await freshDatabase(admin, 'herald_bench_metrics')
+  const target: Target = {
+    name: 'herald',
+    entry: 'src/cli/main.ts',
+    env: { ...HERALD_ENV, HERALD_METRICS: mode, HERALD_HEARTBEAT_MS: String(METRICS_HEARTBEAT_MS) },
+  }
+  const server = await startTarget(target, url)
+  const s: Streams = { workers: load, port: server.port, open: 0 }
+  const m: Measures = {}
+  let scrapes = 0
+  try {
+    await Bun.sleep(1000)
+    const rss0 = await rssKiB(server.proc.pid)
+    const opened = await openUpTo(s, METRICS_STREAMS)
+    m.held = opened.ready
+    await Bun.sleep(2000) // the opening's own work settles
+    const cpu0 = await cpuSeconds(server.proc.pid)
+    const t0 = performance.now()
+    while (performance.now() - t0 < METRICS_IDLE_MS) {
+      if (mode === 'on') {
+        const res = await fetch(`http://127.0.0.1:${server.port}/metrics`)
+        if (res.status !== 200) throw new Error(`GET /metrics: ${res.status}`)
+        await res.arrayBuffer()
+        scrapes++
+      }
+      await Bun.sleep(Math.min(SCRAPE_EVERY_MS, Math.max(0, METRICS_IDLE_MS - (performance.now() - t0))))
+    }
+    m.idle_cpu_percent = ((await cpuSeconds(server.proc.pid)) - cpu0) / ((performance.now() - t0) / 1000) * 100
+    m.rss_per_stream_kib = ((await rssKiB(server.proc.pid)) - rss0) / Math.max(1, opened.ready)
+    m.scrapes = scrapes
+    await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
+    s.open = 0
+    await Bun.sleep(1000)
+    const published = await publishPhase(s, server.port)
+    m.publish_per_s = published.perSecond
+    m.publish_failed = published.failed
+    log(`metrics ${mode}: ${opened.ready} streams, idle CPU ${Number(m.idle_cpu_percent).toFixed(2)} %, ${Number(m.rss_per_stream_kib).toFixed(2)} KiB/stream, ${Math.round(published.perSecond)} publishes/s`)
+  } finally {
+    await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed').catch(() => {})))
+    await stopProcess(server)
+  }
+  return m
+}
+
 // ---------------------------------------------------------------- two instances
 
 /**
@@ -745,9 +816,9 @@ async function measureRender(): Promise<Measures> {
 // ---------------------------------------------------------------- main
 
 const admin = postgres(ADMIN_URL, { max: 2, onnotice: () => {} })
-const mainLoad = Math.max(2, Math.ceil(Math.max(...SIZES) / PER_WORKER))
+const mainLoad = Math.max(2, Math.ceil(Math.max(...SIZES, only.has('metrics') ? METRICS_STREAMS : 0) / PER_WORKER))
 const poolSize = Math.max(
-  only.has('herald') || only.has('baseline') ? mainLoad : 1,
+  only.has('herald') || only.has('baseline') || only.has('metrics') ? mainLoad : 1,
   only.has('cluster') ? Math.ceil(CLUSTER_MAX / CLUSTER_PER_LOAD) : 1,
 )
 const workers = await Promise.all(Array.from({ length: poolSize }, (_, i) => startWorker(i)))
@@ -817,6 +888,11 @@ try {
     )
     if (m) results.devices = m
   }
+  if (only.has('metrics'))
+    for (const mode of ['on', 'off'] as const) {
+      const m = await phase(`metrics ${mode}`, () => measureMetrics(mode, admin, workers.slice(0, mainLoad)))
+      if (m) (results.metrics ??= {})[mode] = m
+    }
   if (only.has('instances'))
     for (const signals of SIGNALS) {
       const m = await phase(`instances (${signals} signals)`, () => measureInstances(signals, admin, workers[0]!))
@@ -848,7 +924,7 @@ const date = new Date().toISOString().slice(0, 10)
 const file = args.out ? new URL(args.out, `file://${process.cwd()}/`) : new URL(`results/${date}${quick ? '-quick' : ''}.json`, import.meta.url)
 const cluster = { workers: CLUSTER_WORKERS, asked: Object.fromEntries(CLUSTER_WORKERS.map((n) => [n, clusterAsked(n)])) }
 const instances = { signals: SIGNALS, supersedeSamples: SUPERSEDE_SAMPLES, deliverySamples: DELIVERY_SAMPLES, deliveryRate: DELIVERY_RATE }
-const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }) }
+const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('metrics') && { metrics: { streams: METRICS_STREAMS, scrapeEveryMs: SCRAPE_EVERY_MS } }), ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }) }
 await Bun.write(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, ...settings, seconds, failures, results, table: rows }, null, 2) + '\n')
 console.log(`results: ${file.pathname.replace(ROOT, '')}`)
 if (failures.length) process.exitCode = 1
@@ -864,9 +940,11 @@ type Results = {
   devices?: Measures
   /** The cost of one frame, in the benchmark's own process. */
   render?: Measures
+  /** HERALD_METRICS on and off. */
+  metrics?: Partial<Record<MetricsMode, Measures>>
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {} }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -972,6 +1050,17 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('mark all read: 10,000 unread alarms, one request', inbox.mark_all_read_ms, 'ms', 'lower')
     other('marks through the API (16 clients, read/unread by id)', inbox.marks_per_s, '/s', 'higher')
     other('marks failed / unread left after mark-all-read', `${inbox.marks_failed} / ${inbox.mark_all_read_left}`, '', 'none')
+  }
+  // Metrics on, compared with the same run's Herald with metrics off.
+  const { on, off } = metrics
+  if (on || off) {
+    const versus = (key: string) => (off?.[key] === undefined ? undefined : { value: off[key], label: 'metrics off' })
+    const named = (label: string, key: string, unit: string, better: Row['better']) =>
+      rows.push({ label: `metrics on: ${label}`, herald: on?.[key], baseline: undefined, unit, better, reference: versus(key) })
+    named(`idle CPU, ${METRICS_STREAMS} streams (heartbeat ${METRICS_HEARTBEAT_MS / 1000} s), scraped every ${SCRAPE_EVERY_MS / 1000} s`, 'idle_cpu_percent', '%', 'lower')
+    named(`RSS per idle stream at ${METRICS_STREAMS}`, 'rss_per_stream_kib', 'KiB', 'lower')
+    named('publish POST /alarms, no streams', 'publish_per_s', '/s', 'higher')
+    rows.push({ label: 'metrics on / off: publish requests failed', herald: `${on?.publish_failed ?? '—'} / ${off?.publish_failed ?? '—'}`, baseline: undefined, unit: '', better: 'none' })
   }
   return rows
 }

@@ -15,12 +15,14 @@ export type BatcherOptions<Req> = {
    * process never contend for one user's row in the database.
    */
   keyOf?: (request: Req) => string
+  /** Told the size of every batch it runs (the metrics' batch-size histograms). */
+  onBatch?: (size: number) => void
 }
 
 /** Runs `run` once for every request submitted in the same turn; `run` answers in request order. */
 export function createBatcher<Req, Res>(
   run: (batch: Req[]) => Promise<Res[]>,
-  { maxBatch, maxInFlight, stats, keyOf }: BatcherOptions<Req>,
+  { maxBatch, maxInFlight, stats, keyOf, onBatch }: BatcherOptions<Req>,
 ) {
   let queue: Pending<Req, Res>[] = []
   let scheduled = false
@@ -66,6 +68,7 @@ export function createBatcher<Req, Res>(
     inFlight++
     stats.queries++
     stats.requests += batch.length
+    onBatch?.(batch.length)
     const keys = keyOf ? [...new Set(batch.map((pending) => keyOf(pending.request)))] : []
     for (const key of keys) held.add(key)
     try {

@@ -1,5 +1,6 @@
 import { canonicalLocale } from './locale'
 import { canonicalTimeZone } from './time-zone'
+import type { LogFormat } from './log'
 
 export type Config = Readonly<{
   databaseUrl: string | undefined
@@ -50,7 +51,18 @@ export type Config = Readonly<{
   redisUrl: string | undefined
   /** Prefix of Herald's Redis keys and channels; default `herald:<database>:<schema>:`. */
   redisPrefix: string | undefined
+  /**
+   * GET /metrics: `on` (open in development, behind `metricsToken` when one is set, locked in
+   * production without one), `public` (open on purpose, even in production), `off` (no route, nothing recorded).
+   */
+  metricsMode: MetricsMode
+  /** The Bearer token a scraper must present on GET /metrics (HERALD_METRICS_TOKEN). */
+  metricsToken: string | undefined
+  /** `text` (human-readable, the default) or `json` (one object per line). */
+  logFormat: LogFormat
 }>
+
+export type MetricsMode = 'on' | 'public' | 'off'
 
 export class ConfigError extends Error {
   constructor(
@@ -84,7 +96,8 @@ export function readConfig(env: Env = process.env): Config {
     devTokens: devTokens(env),
     corsOrigins: list(env, 'HERALD_CORS_ORIGINS', isOrigin, 'is not an origin like https://app.example.com'),
     maxStreams: integer(env, 'HERALD_MAX_STREAMS', 0, 0, 10_000_000),
-    reconnectBurst: integer(env, 'HERALD_RECONNECT_BURST', 10, 1, 10_000),
+    // Two tries for every device of a user at once, after a network drop, unless set.
+    reconnectBurst: integer(env, 'HERALD_RECONNECT_BURST', 2 * integer(env, 'HERALD_MAX_DEVICES', 8, 1, 1000), 1, 10_000),
     reconnectPerMinute: integer(env, 'HERALD_RECONNECT_PER_MINUTE', 60, 1, 600_000),
     publishRate: integer(env, 'HERALD_PUBLISH_RATE', 1000, 0, 10_000_000),
     trustProxy: trustProxy(env),
@@ -97,11 +110,26 @@ export function readConfig(env: Env = process.env): Config {
     worker: env.HERALD_WORKER === undefined ? undefined : integer(env, 'HERALD_WORKER', 0, 1, 1024),
     redisUrl: redisUrl(env),
     redisPrefix: nonEmpty(env.HERALD_REDIS_PREFIX),
+    metricsMode: metricsMode(env),
+    metricsToken: metricsToken(env),
+    logFormat: logFormat(env),
   })
   if (config.workers > 1 && config.port === 0 && config.worker === undefined)
     throw new ConfigError('PORT', 'HERALD_WORKERS > 1 needs a fixed PORT: the workers share it')
   requireAuthInProduction(config)
   return config
+}
+
+/** What no log line may show: the log scrubs these from every line, a guard behind the code that never passes them. */
+export function configSecrets(config: Pick<Config, 'jwtSecret' | 'publishKeys' | 'metricsToken' | 'databaseUrl' | 'redisUrl'>): string[] {
+  const passwords = [config.databaseUrl, config.redisUrl].map((url) => {
+    try {
+      return url ? decodeURIComponent(new URL(url).password) : ''
+    } catch {
+      return ''
+    }
+  })
+  return [config.jwtSecret, ...config.publishKeys, config.metricsToken, ...passwords].filter((value): value is string => !!value)
 }
 
 /** The value that turns minting on where `1` is refused: it says what it does. */
@@ -127,6 +155,38 @@ export function configWarnings(config: Pick<Config, 'nodeEnv' | 'devTokens' | 'j
         "subscriber token for any user and read that user's alarms. Development only.",
     )
   return warnings
+}
+
+/** HERALD_METRICS: on (default), public, off. A token beside `public` or `off` is a contradiction, not a choice. */
+function metricsMode(env: Env): MetricsMode {
+  const raw = nonEmpty(env.HERALD_METRICS)
+  const value = raw?.toLowerCase()
+  let mode: MetricsMode
+  if (value === undefined || value === 'on' || value === '1' || value === 'true') mode = 'on'
+  else if (value === 'off' || value === '0' || value === 'false') mode = 'off'
+  else if (value === 'public') mode = 'public'
+  else throw new ConfigError('HERALD_METRICS', `'${raw}' is not on, off or public`)
+  if (mode !== 'on' && nonEmpty(env.HERALD_METRICS_TOKEN) !== undefined)
+    throw new ConfigError(
+      'HERALD_METRICS',
+      `is '${value}' but HERALD_METRICS_TOKEN is set: ${mode === 'off' ? 'metrics are off' : '/metrics is open to anyone'}; keep one of them`,
+    )
+  return mode
+}
+
+function metricsToken(env: Env): string | undefined {
+  const value = nonEmpty(env.HERALD_METRICS_TOKEN)
+  if (value !== undefined && value.length < 16) throw new ConfigError('HERALD_METRICS_TOKEN', 'must be at least 16 characters')
+  if (value !== undefined && /\s/.test(value)) throw new ConfigError('HERALD_METRICS_TOKEN', 'must not contain spaces (it is sent as a Bearer token)')
+  return value
+}
+
+function logFormat(env: Env): LogFormat {
+  const raw = nonEmpty(env.HERALD_LOG)
+  const value = raw?.toLowerCase()
+  if (value === undefined || value === 'text') return 'text'
+  if (value === 'json') return 'json'
+  throw new ConfigError('HERALD_LOG', `'${raw}' is not text or json`)
 }
 
 /**

@@ -53,6 +53,12 @@ export const RENDER_ERRORS = {
 
 export type RenderError = (typeof RENDER_ERRORS)[keyof typeof RENDER_ERRORS]
 
+/**
+ * Each code by its name (`C.NOT_FOUND` is 'NOT_FOUND'): how other modules (the API document) name
+ * codes without writing them as strings, so every literal stays here.
+ */
+export const C = Object.fromEntries(Object.keys(CODES).map((code) => [code, code])) as { readonly [K in Code]: K }
+
 /** An error a client caused or must know about: a stable `code`, its HTTP status, a message. */
 export class HeraldError extends Error {
   readonly code: Code

@@ -70,7 +70,7 @@ describe('limits on a running Herald', () => {
   })
 
   test('a reconnect loop for one user is a 429 RATE_LIMITED with Retry-After; other users are unaffected', async () => {
-    await using h = await testHerald('limit_reconnect', { reconnectBurst: 3, reconnectPerMinute: 6, maxDevices: 1 })
+    await using h = await testHerald('limit_reconnect', { reconnectBurst: 3, reconnectPerMinute: 6 })
     for (let i = 0; i < 3; i++) {
       const sub = await h.subscribe('looper', { lang: 'ko' })
       await ready(sub)

@@ -12,6 +12,7 @@ import { nextAlarm, ready, testHerald, until, type TestHerald } from './helpers/
 import { spawnEntry, type Spawned } from './helpers/process'
 import { ownRedis, proxyTo, type OwnRedis, type Proxy } from './helpers/redis'
 import { readSse } from './helpers/sse'
+import { scrape } from './helpers/metrics'
 
 const MACHINE_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -303,8 +304,12 @@ describe('a silent network', () => {
     proxy.stall()
     await until(() => log.lines.some((line) => line.includes('did not answer a PING')), 'the PING to go unanswered', 5000)
     expect(h.herald.signals.backend).toBe('postgres (Redis unreachable)')
+    expect((await scrape(h.url)).value('herald_signals_backend', { backend: 'postgres (Redis unreachable)' })).toBe(1)
     proxy.mend()
     await until(() => h.herald.signals.backend === 'redis', 'the link to come back', 10_000)
+    const m = await scrape(h.url)
+    expect(m.value('herald_redis_reconnects_total')).toBe(1)
+    expect(m.value('herald_signals_backend', { backend: 'redis' })).toBe(1)
   })
 })
 

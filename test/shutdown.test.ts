@@ -42,7 +42,7 @@ test('SIGTERM: streams get a jittered retry, an in-flight publish completes, exi
     // pg_stat_activity keeps, so it is found by its application name, not its text).
     const waiting = postgres(db.url, { max: 1 })
     for (let i = 0; ; i++) {
-      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name = 'herald' and datname = current_database()`
+      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name like 'herald%' and datname = current_database()`
       if (row!.n > 0) break
       if (i > 1000) throw new Error('the publish never reached the database')
     }
@@ -90,7 +90,7 @@ test('SIGTERM with a publish stuck on a lock: done within HERALD_SHUTDOWN_MS, th
     // pg_stat_activity keeps, so it is found by its application name, not its text).
     const waiting = postgres(db.url, { max: 1 })
     for (let i = 0; ; i++) {
-      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name = 'herald' and datname = current_database()`
+      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name like 'herald%' and datname = current_database()`
       if (row!.n > 0) break
       if (i > 1000) throw new Error('the publish never reached the database')
     }

@@ -8,14 +8,16 @@
 // start beside live workers of another (orphans of a supervisor killed while they could not
 // notice, or anything else on the port): with reusePort, its workers would join theirs silently.
 import { readFileSync } from 'node:fs'
+import { supervisorMetrics } from './cluster-metrics'
 import { listeners, portFree } from './process'
+import type { Log } from '../log'
 
 export type ClusterOptions = {
   workers: number
   entry: string
   port: number
   hostname: string
-  log?: Pick<Console, 'log' | 'error'>
+  log?: Pick<Log, 'log' | 'error'>
 }
 
 const RESTART_MIN_MS = 100
@@ -32,6 +34,8 @@ export async function runCluster({ workers, entry, port, hostname, log = console
   }
   let stopping = false
   const running = new Map<number, ReturnType<typeof Bun.spawn>>()
+  // A worker scraped on the shared port asks here for every worker's figures.
+  const metrics = supervisorMetrics(() => [...running.values()])
   const { promise: allStopped, resolve: stopped } = Promise.withResolvers<number>()
   let worst = 0
 
@@ -40,11 +44,13 @@ export async function runCluster({ workers, entry, port, hostname, log = console
     const proc = Bun.spawn([process.execPath, entry], {
       env: { ...process.env, HERALD_WORKER: String(index) },
       stdio: ['ignore', 'inherit', 'inherit'],
-      // Nothing is sent on it: the worker watches it close, which is how it learns we are gone.
-      ipc() {},
+      // The worker watches it close, which is how it learns we are gone; /metrics travels on it.
+      ipc(message, worker) {
+        metrics.onMessage(message, worker)
+      },
     })
     running.set(index, proc)
-    log.log(`herald: worker ${index} started (pid ${proc.pid})`)
+    log.log(`herald: worker ${index} started (pid ${proc.pid})`, { worker: index, pid: proc.pid })
     proc.exited.then((code) => {
       running.delete(index)
       if (stopping) {
@@ -53,7 +59,11 @@ export async function runCluster({ workers, entry, port, hostname, log = console
         return
       }
       const next = performance.now() - startedAt > HEALTHY_AFTER_MS ? RESTART_MIN_MS : Math.min(delayMs * 2, RESTART_MAX_MS)
-      log.error(`herald: worker ${index} (pid ${proc.pid}) exited with ${proc.signalCode ?? code}; restarting in ${delayMs} ms`)
+      log.error(`herald: worker ${index} (pid ${proc.pid}) exited with ${proc.signalCode ?? code}; restarting in ${delayMs} ms`, {
+        worker: index,
+        pid: proc.pid,
+        exit: proc.signalCode ?? code,
+      })
       setTimeout(() => !stopping && start(index, next), delayMs)
     })
   }

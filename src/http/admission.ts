@@ -5,6 +5,7 @@ import type { Config } from '../config'
 import { Errors } from '../errors'
 import { clientAddress } from './client-address'
 import { createBuckets } from './limits'
+import { NO_METRICS, type Metrics } from '../metrics'
 
 export type Admission = {
   /** A stream may open: the subscriber's token fits, the process has room, the user is not reconnecting too fast. */
@@ -20,27 +21,33 @@ export type Admission = {
 
 export type AdmissionOptions = Pick<
   Config,
-  'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate' | 'trustProxy' | 'maxDevices'
+  'maxStreams' | 'reconnectBurst' | 'reconnectPerMinute' | 'publishRate' | 'trustProxy'
 > & {
   auth: Auth
   /** Streams open in this process now. */
   streams(): number
+  /** Counts the refusals, by reason. */
+  metrics?: Pick<Metrics, 'refused'>
 }
 
-export function createAdmission({ auth, streams, ...limits }: AdmissionOptions): Admission {
-  // Per user, and big enough for every device of the user to reconnect twice at once after a
-  // network drop (a try, then a retry), whatever HERALD_RECONNECT_BURST says.
-  const capacity = Math.max(limits.reconnectBurst, 2 * limits.maxDevices)
-  const reconnects = createBuckets({ capacity, perSecond: limits.reconnectPerMinute / 60 })
+export function createAdmission({ auth, streams, metrics = NO_METRICS, ...limits }: AdmissionOptions): Admission {
+  // Per user; its default (config.ts) lets every device of the user reconnect twice at once.
+  const reconnects = createBuckets({ capacity: limits.reconnectBurst, perSecond: limits.reconnectPerMinute / 60 })
   const publishes =
     limits.publishRate > 0 ? createBuckets({ capacity: limits.publishRate, perSecond: limits.publishRate }) : undefined
 
   return {
     async admitStream(request, url, userId) {
       const subscriber = await auth.verifySubscriber(request, url, userId)
-      if (limits.maxStreams > 0 && streams() >= limits.maxStreams) throw Errors.tooManyStreams(limits.maxStreams)
+      if (limits.maxStreams > 0 && streams() >= limits.maxStreams) {
+        metrics.refused('max_streams')
+        throw Errors.tooManyStreams(limits.maxStreams)
+      }
       const wait = reconnects.take(userId)
-      if (wait > 0) throw Errors.rateLimited('connections for this user', wait)
+      if (wait > 0) {
+        metrics.refused('reconnect_rate')
+        throw Errors.rateLimited('connections for this user', wait)
+      }
       return subscriber
     },
     async admitUser(request, url, userId) {
@@ -51,7 +58,10 @@ export function createAdmission({ auth, streams, ...limits }: AdmissionOptions):
       const key = auth.verifyPublisher(request)
       const publisher = key ?? `address ${clientAddress(request, peer, limits.trustProxy)}`
       const wait = publishes?.take(publisher) ?? 0
-      if (wait > 0) throw Errors.rateLimited('publishes', wait)
+      if (wait > 0) {
+        metrics.refused('publish_rate')
+        throw Errors.rateLimited('publishes', wait)
+      }
     },
   }
 }

@@ -2,6 +2,8 @@
 // in the module it belongs to. No globals, so tests can run several side by side.
 import { Elysia, NotFoundError } from 'elysia'
 import { configWarnings, type Config } from '../config'
+import type { Log } from '../log'
+import { createMetrics, NO_METRICS, VERSION, type Metrics } from '../metrics'
 import { Errors, HeraldError, toResponse } from '../errors'
 import { createAvailable, type Available } from '../locale'
 import { createLimitedLog } from '../log'
@@ -11,9 +13,10 @@ import { loadTemplates, templateStore } from '../store/templates'
 import { createCatalogue, type Catalogue } from '../templates/catalogue'
 import { createChannels } from '../store/channels'
 import { createPgPresence } from '../store/presence'
-import { channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
+import { applicationNameOf, channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createInbox, type Inbox } from '../store/inbox'
 import { createPublisher, type Publisher } from '../store/publisher'
+import { databaseStats } from '../store/stats'
 import { createFetcher, type Fetcher } from '../stream/fetcher'
 import { createLive, type Live } from '../stream/live'
 import { shutdownFrame } from '../stream/render'
@@ -26,8 +29,10 @@ import { alarmRoutes } from './routes/alarms'
 import { browserRoutes } from './routes/browser'
 import { connectionRoutes } from './routes/connection'
 import { devRoutes } from './routes/dev'
+import { docsRoutes } from './routes/docs'
 import { healthRoutes } from './routes/health'
 import { inboxRoutes } from './routes/inbox'
+import { metricsRoutes } from './routes/metrics'
 import { presenceRoutes } from './routes/presence'
 import { createTemplateService, templateRoutes } from './routes/templates'
 import { seedDemoTemplates } from './demo-templates'
@@ -44,6 +49,7 @@ export type Herald = {
   auth: Auth
   /** This process's copy of the template catalogue. */
   templates: Catalogue
+  metrics: Metrics
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
    * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
@@ -63,12 +69,16 @@ export type HeraldOptions = Config & {
   redisPingMs?: number
   /** How long a request body may take to arrive (tests shorten it). */
   bodyTimeoutMs?: number
-  log?: Pick<Console, 'error' | 'warn'>
+  log?: Log
+  /** This process's short id: its pool's application_name (server.ts), its name to other instances. */
+  instance?: string
+  /** What GET /metrics answers instead of this process's figures: a cluster worker's asks the supervisor for all. */
+  metricsSource?: () => Promise<string>
 }
 
 export async function createHerald(sql: Sql, options: HeraldOptions): Promise<Herald> {
   const log = options.log ?? console
-  const onError = (error: unknown) => log.error('herald:', error)
+  const onError = (error: unknown) => log.error('herald: unexpected error:', error)
   const clientLog = createLimitedLog(log)
   const auth = await createAuth(options)
   for (const warning of configWarnings(options)) log.warn(`herald: ${warning}`)
@@ -80,8 +90,9 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   })
   if (!options.locales) available.add(await knownLocales(sql, options.maxLocales))
   const place = await currentPlace(sql)
-  const live = createLive({ heartbeatMs: options.heartbeatMs })
-  const instance = crypto.randomUUID().slice(0, 8)
+  const metrics = options.metricsMode === 'off' ? NO_METRICS : createMetrics({ available, defaultLocale: options.defaultLocale })
+  const live = createLive({ heartbeatMs: options.heartbeatMs, metrics })
+  const instance = options.instance ?? crypto.randomUUID().slice(0, 8)
   const templates = createCatalogue((keys) => loadTemplates(sql, keys))
   const signals = createSignals(createChannels(sql), live, {
     instance,
@@ -95,13 +106,21 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     redisPrefix: options.redisPrefix ?? `herald:${place.database}:${place.schema}:`,
     redisPingMs: options.redisPingMs,
     templates,
+    onRedisReconnect: () => metrics.redisReconnected(),
     log,
   })
   await signals.start()
-  const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve })
-  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
+  const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve, onBatch: metrics.fetchBatch })
+  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
   const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
-  const admission = createAdmission({ ...options, auth, streams: () => live.size })
+  const admission = createAdmission({ ...options, auth, streams: () => live.size, metrics })
+  const applicationName = applicationNameOf(options.instance)
+  metrics.watch({
+    backend: () => signals.backend,
+    database: () => databaseStats(sql, applicationName),
+    poolMax: sql.options.max,
+    onError,
+  })
   const catalogueStore = templateStore(sql)
   const templateService = createTemplateService({ store: catalogueStore, available, catalogue: templates, signals })
   if (options.demo) await seedDemoTemplates(catalogueStore, templateService)
@@ -114,6 +133,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     defaultLocale: options.defaultLocale,
     retryMs: options.retryMs ?? 2000,
     onError,
+    metrics,
   }
 
   // What Bun's router matches nowhere (a stray, see not-allowed.ts) is marked and answered 404 or
@@ -142,7 +162,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       return toResponse(Errors.internal())
     })
     .use(connectionRoutes(streams, admission, auth, { defaultTimeZone: options.defaultTimeZone }))
-    .use(alarmRoutes(publisher, available, admission, templates, { timeoutMs: options.bodyTimeoutMs }))
+    .use(alarmRoutes(publisher, available, admission, templates, { timeoutMs: options.bodyTimeoutMs }, metrics))
     .use(templateRoutes({ service: templateService, store: catalogueStore, available, admission }))
     .use(
       inboxRoutes({
@@ -157,6 +177,8 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     .use(presenceRoutes({ presence: signals.presence, admission }))
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
+    .use(metricsRoutes({ ...options, render: options.metricsSource ?? metrics.render, contentType: metrics.contentType }))
+    .use(docsRoutes({ app: () => app, version: VERSION }))
     .use(
       browserRoutes({
         demo: options.demo,
@@ -184,6 +206,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     signals,
     auth,
     templates,
+    metrics,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
       return publisher.settled()
@@ -201,7 +224,7 @@ function describeFault(error: HeraldError, request: Request, address: string | u
   return `${request.method} ${new URL(request.url).pathname}${address ? ` from ${address}` : ''}: ${error.message}`
 }
 
-function warnIfOpen(auth: Auth, options: HeraldOptions, log: Pick<Console, 'warn'>) {
+function warnIfOpen(auth: Auth, options: HeraldOptions, log: Pick<Log, 'warn'>) {
   if (auth.subscribers && auth.publishers) return
   const open = [!auth.subscribers && 'subscribers', !auth.publishers && 'publishers'].filter(Boolean).join(' and ')
   const why = options.authNone ? ' (HERALD_AUTH=none)' : ' (no secrets configured; development only)'

@@ -105,6 +105,22 @@ async function subscriberKey(config: AuthConfig): Promise<{ key: CryptoKey | Uin
   throw new Error('HERALD_JWT_PUBLIC_KEY: not an EC P-256 (ES256) or RSA (RS256) public key')
 }
 
+/**
+ * Whether a request carries one of `keys` as its Bearer token: compared as SHA-256 digests in
+ * constant time, against every key, like the publish keys.
+ */
+export function bearerCheck(keys: readonly string[]): (request: Request) => boolean {
+  const digests = keys.map(digest)
+  return (request) => {
+    const presented = bearer(request)
+    if (!presented) return false
+    const candidate = digest(presented)
+    let match = false
+    for (const known of digests) match = timingSafeEqual(known, candidate) || match
+    return match
+  }
+}
+
 function digest(value: string): Buffer {
   return Buffer.from(new Bun.CryptoHasher('sha256').update(value).digest())
 }

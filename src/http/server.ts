@@ -1,8 +1,9 @@
 // Starts one Herald process: database → migrations → app → listening socket.
 import { createHerald, type Herald, type HeraldOptions } from './app'
 import type { Config } from '../config'
-import { createDb, type Sql } from '../store/db'
+import { applicationNameOf, createDb, type Sql } from '../store/db'
 import { migrate } from '../store/migrate'
+import type { Log } from '../log'
 
 export type RunningServer = {
   herald: Herald
@@ -17,16 +18,19 @@ export type RunningServer = {
 }
 
 export type StartOptions = {
-  log?: Pick<Console, 'log' | 'error' | 'warn'>
+  log?: Log
+  /** This process's short id (main.ts makes one): its pool's application_name, its signals' name. */
+  instance?: string
   /** Options for tests and embedders that the environment does not carry. */
   overrides?: Partial<HeraldOptions>
 }
 
 export async function startServer(
   config: Config,
-  { log = console, overrides = {} }: StartOptions = {},
+  { log = console, instance = crypto.randomUUID().slice(0, 8), overrides = {} }: StartOptions = {},
 ): Promise<RunningServer> {
-  const sql = createDb(config.databaseUrl)
+  // Named per process, so /metrics can count this pool's connections in pg_stat_activity.
+  const sql = createDb(config.databaseUrl, { applicationName: applicationNameOf(instance) })
   try {
     const applied = await migrate(sql)
     if (applied.length) log.log(`herald: applied migrations ${applied.join(', ')}`)
@@ -34,7 +38,7 @@ export async function startServer(
     await sql.end({ timeout: 1 })
     throw error
   }
-  const herald = await createHerald(sql, { ...config, log, ...overrides })
+  const herald = await createHerald(sql, { ...config, log, instance, ...overrides })
   herald.app.listen({
     port: config.port,
     hostname: config.hostname,

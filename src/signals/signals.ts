@@ -15,6 +15,7 @@ import { createRedisLink, type RedisLink } from './redis'
 import type { Local, LocalTemplates } from './local'
 import { createPresence, type Presence } from './presence'
 import { createPgWakes } from './wake'
+import type { Log } from '../log'
 
 export type { Local, LocalTemplates }
 
@@ -47,7 +48,9 @@ export type SignalsOptions = {
   redisUrl?: string
   /** Prefix of every Redis key and channel: instances that share one must share it, others must not. */
   redisPrefix: string
-  log: Pick<Console, 'warn' | 'error'>
+  log: Pick<Log, 'warn' | 'error'>
+  /** Told each time the Redis link comes back after it was lost (the metrics count reconnects). */
+  onRedisReconnect?: () => void
   /** How often an instance without Redis repeats that it is without (its peers forget after 3×). */
   downRepeatMs?: number
   /** How often Redis must answer a PING (and within how long) for the link to count as up. */
@@ -209,7 +212,7 @@ function createRedisSignals(
       else onError(new Error(`ignored a malformed wake-up on ${channel}: ${JSON.stringify(message.slice(0, 100))}`))
     },
     onDown(error) {
-      log.warn(`herald: Redis is unreachable (${error.message}); signalling through PostgreSQL until it is back`)
+      log.warn(`herald: Redis is unreachable (${error.message}); signalling through PostgreSQL until it is back`, { reason: error.message })
       tell('down')
       // Repeat, and look for alarms that peers committed quietly before they heard (and forget
       // templates they may have changed then: read again, they are current).
@@ -225,6 +228,7 @@ function createRedisSignals(
     onUp() {
       if (!downTimer) return // the first connection: nothing was missed
       log.warn('herald: Redis is reachable again; signalling through Redis')
+      options.onRedisReconnect?.()
       clearInterval(downTimer)
       downTimer = undefined
       tell('up')
@@ -246,9 +250,9 @@ function createRedisSignals(
     const [state, peer] = payload.split(' ') as [string, string]
     if (peer === self) return
     if (state === 'down') {
-      if (!peersDown.has(peer)) log.warn(`herald: instance ${peer} cannot reach Redis; signalling through PostgreSQL while it cannot`)
+      if (!peersDown.has(peer)) log.warn(`herald: instance ${peer} cannot reach Redis; signalling through PostgreSQL while it cannot`, { peer })
       peersDown.set(peer, Date.now() + 3 * downRepeatMs)
-    } else if (peersDown.delete(peer)) log.warn(`herald: instance ${peer} reaches Redis again`)
+    } else if (peersDown.delete(peer)) log.warn(`herald: instance ${peer} reaches Redis again`, { peer })
   }
 
   function anyPeerDown(): boolean {

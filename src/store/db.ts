@@ -20,6 +20,11 @@ export function createDb(url: string | undefined, { max = 10, schema, applicatio
   return url ? postgres(url, options) : postgres(options)
 }
 
+/** The pool's name in pg_stat_activity: one per process, so /metrics can count its connections. */
+export function applicationNameOf(instance: string | undefined): string {
+  return instance ? `herald ${instance}` : 'herald'
+}
+
 /**
  * Where the pool writes: LISTEN channels carry the schema (channels are per database), and the
  * default Redis prefix carries both (one Redis may serve many databases).

@@ -45,6 +45,8 @@ export type PublisherOptions = {
   maxWaiting?: number
   /** Where wake-ups go: without it, the NOTIFY of every commit. */
   signals?: Announcer
+  /** Told the size of every statement's batch, by lane. */
+  onBatch?: (lane: 'fast' | 'slow', size: number) => void
 }
 
 type Outcome = { inserted: Inserted } | { error: unknown }
@@ -65,7 +67,7 @@ const FOREIGN_KEY_VIOLATION = '23503'
 
 export function createPublisher(
   sql: Sql,
-  { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals }: PublisherOptions = {},
+  { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals, onBatch }: PublisherOptions = {},
 ): Publisher {
   const stats: BatchStats = { queries: 0, requests: 0 }
   const running = new Set<{ cancel(): void }>()
@@ -109,7 +111,7 @@ export function createPublisher(
         return Promise.all(batch.map((alarm) => attempt(alarm, options)))
       }
     },
-    { maxBatch, maxInFlight, stats, keyOf: (alarm) => alarm.userId },
+    { maxBatch, maxInFlight, stats, keyOf: (alarm) => alarm.userId, onBatch: onBatch && ((size) => onBatch('fast', size)) },
   )
 
   // The slow lane: one statement per alarm, waiting for its user's row, few at once (`maxWaiting`).
@@ -122,7 +124,7 @@ export function createPublisher(
       if (left <= 0) return [{ error: { code: LOCK_NOT_AVAILABLE } }]
       return [await attempt(alarm, { skipBusy: false, lockTimeoutMs: left })]
     },
-    { maxBatch: 1, maxInFlight: maxWaiting, stats },
+    { maxBatch: 1, maxInFlight: maxWaiting, stats, onBatch: onBatch && ((size) => onBatch('slow', size)) },
   )
 
   async function store(alarm: NewAlarm): Promise<Inserted> {

@@ -24,10 +24,12 @@ export type FetcherOptions = {
    * stream renders them: one read for the keys a batch needs and the process does not keep.
    */
   resolve?(pages: AlarmRow[][]): Promise<void> | undefined
+  /** Told the size of every query's batch, by query. */
+  onBatch?: (query: 'alarms' | 'latest', size: number) => void
 }
 
 export function createFetcher(reads: LogReads, options: FetcherOptions = {}): Fetcher {
-  const { limit = 100, maxBatch = 1000, maxInFlight = 4, resolve } = options
+  const { limit = 100, maxBatch = 1000, maxInFlight = 4, resolve, onBatch } = options
   const stats: BatchStats = { queries: 0, requests: 0 }
   async function read(batch: FetchRequest[]): Promise<Page[]> {
     const pages = await reads.fetchAfter(batch, limit)
@@ -38,13 +40,14 @@ export function createFetcher(reads: LogReads, options: FetcherOptions = {}): Fe
     maxBatch,
     maxInFlight,
     stats,
+    onBatch: onBatch && ((size) => onBatch('alarms', size)),
   })
   const positions = createBatcher<string, Position>(
     async (users) => {
       const found = await reads.positions([...new Set(users)])
       return users.map((user) => found.get(user)!)
     },
-    { maxBatch, maxInFlight, stats },
+    { maxBatch, maxInFlight, stats, onBatch: onBatch && ((size) => onBatch('latest', size)) },
   )
   return {
     limit,

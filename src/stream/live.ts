@@ -5,8 +5,11 @@ import type { SupersedeReason } from '../devices'
 import { createHub, type Listener } from './hub'
 import { createRegistry, type Holder } from './registry'
 import { createTicker, type Tickable } from './ticker'
+import { NO_METRICS, type StreamMetrics } from '../metrics'
 
 export type LiveStream = Holder & Listener & Tickable & {
+  /** The negotiated locale: the open-streams gauge counts by it. */
+  readonly locale: string
   /** Ends the stream, with `last` as its final bytes. */
   close(last?: Uint8Array): void
 }
@@ -31,7 +34,7 @@ export type Live = {
   keys(): Iterable<string>
 }
 
-export function createLive({ heartbeatMs }: { heartbeatMs: number }): Live {
+export function createLive({ heartbeatMs, metrics = NO_METRICS }: { heartbeatMs: number; metrics?: Pick<StreamMetrics, 'opened' | 'closed'> }): Live {
   const all = new Set<LiveStream>()
   const registry = createRegistry()
   const hub = createHub()
@@ -44,6 +47,7 @@ export function createLive({ heartbeatMs }: { heartbeatMs: number }): Live {
     heartbeatMs,
     join(stream) {
       all.add(stream)
+      metrics.opened(stream.locale)
       hub.subscribe(stream)
       ticker.start()
       registry.claim(stream)
@@ -51,6 +55,7 @@ export function createLive({ heartbeatMs }: { heartbeatMs: number }): Live {
     confirm: (stream, generation) => registry.confirm(stream, generation),
     leave(stream) {
       if (!all.delete(stream)) return
+      metrics.closed(stream.locale)
       registry.release(stream)
       hub.unsubscribe(stream)
       if (all.size === 0) ticker.stop()

@@ -5,6 +5,7 @@ import type { Badge, LogEntry, Page } from '../store/alarms'
 import type { Available } from '../locale'
 import type { Fetcher } from './fetcher'
 import type { Live, LiveStream } from './live'
+import type { EndReason, StreamMetrics } from '../metrics'
 import { alarmFrame, badgeFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, stateFrame, SUPERSEDED } from './render'
 
 export type StreamContext = {
@@ -18,6 +19,8 @@ export type StreamContext = {
   defaultLocale: string
   retryMs: number
   onError(error: unknown): void
+  /** Frames, deliveries and ends, counted (the open-streams gauge is the live owner's). */
+  metrics?: Pick<StreamMetrics, 'frame' | 'delivered' | 'ended'>
 }
 
 /** A stream as presence sees it (`device` '' = the user's unnamed device). */
@@ -37,6 +40,8 @@ export type StreamRequest = {
   since?: number
   /** Epoch ms when the subscriber's token expires: the stream ends with `event: expired`. */
   expiresAt?: number
+  /** The language the client asked for first, if any: a delivery in another is a fallback (metrics). */
+  requested?: string
 }
 
 export function openAlarmStream(ctx: StreamContext, req: StreamRequest): ReadableStream<Uint8Array> {
@@ -72,9 +77,12 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   private heartbeatDue = false
   /** The last query failed: the next tick retries it, not a hot loop. */
   private resting = false
-  private readonly locale: string
+  readonly locale: string
   private readonly preferred: readonly string[]
   private readonly timeZone: string
+  private readonly requested: string | undefined
+  /** Epoch ms: alarms written after it count toward the delivery lag (older ones are a catch-up). */
+  private readonly openedAt = Date.now()
   private readonly expiresAt: number | undefined
   private controller!: ReadableStreamDefaultController<Uint8Array>
   private position: number | undefined
@@ -95,6 +103,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.locale = req.locale
     this.preferred = req.preferred
     this.timeZone = req.timeZone
+    this.requested = req.requested
     this.expiresAt = req.expiresAt
     this.position = req.since
     this.behind = req.since !== undefined
@@ -125,7 +134,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   }
 
   cancel() {
-    this.end()
+    this.end('closed')
   }
 
   wake() {
@@ -134,18 +143,18 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   }
 
   tick(now: number) {
-    if (this.expiresAt !== undefined && Date.now() >= this.expiresAt) return this.end(EXPIRED)
+    if (this.expiresAt !== undefined && Date.now() >= this.expiresAt) return this.end('expired', EXPIRED)
     this.resting = false
     if (now - this.lastWrite >= (this.ctx.live.heartbeatMs * 3) / 4) this.heartbeatDue = true
     this.poke()
   }
 
   close(last?: Uint8Array) {
-    this.end(last)
+    this.end('shutdown', last)
   }
 
   superseded(reason: SupersedeReason) {
-    this.end(SUPERSEDED[reason])
+    this.end('superseded', SUPERSEDED[reason])
   }
 
   /** Does the next piece of work if the client has asked for more (a pull is pending). */
@@ -162,6 +171,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
         if (this.heartbeatDue) {
           this.heartbeatDue = false
           this.send(HEARTBEAT)
+          this.ctx.metrics?.frame('heartbeat')
           this.settle()
         }
     }
@@ -181,7 +191,8 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
       this.told(position.badge)
       // Registered and positioned: whatever commits from now on reaches this stream.
       this.send(readyFrame(this.userId, this.device ?? null, this.locale, generation, this.position, position.badge))
-      this.present = { userId: this.userId, device: this.device ?? '', stream: `${generation}`, locale: this.locale, openedAt: Date.now() }
+      ctx.metrics?.frame('ready')
+      this.present = { userId: this.userId, device: this.device ?? '', stream: `${generation}`, locale: this.locale, openedAt: this.openedAt }
       ctx.presence.open(this.present)
       this.settle()
     } catch (error) {
@@ -229,11 +240,16 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.lastWrite = performance.now()
   }
 
-  private end(last?: Uint8Array) {
+  private end(reason: EndReason, last?: Uint8Array) {
     if (this.ended) return
     this.phase = 'ended'
+    this.ctx.metrics?.ended(reason)
     try {
-      if (last) this.send(last)
+      if (last) {
+        this.send(last)
+        // The last frame is named by why the stream ends: superseded, expired, shutdown.
+        this.ctx.metrics?.frame(reason)
+      }
       this.controller.close()
     } catch {
       // Already cancelled by the client: nothing left to tell it.
@@ -250,6 +266,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     if (badge.unread !== this.unread || badge.unseen !== this.unseen) {
       this.told(badge)
       this.send(badgeFrame(badge))
+      this.ctx.metrics?.frame('badge')
     }
     // A full page means there may be more: read on at the next pull, once the client has room.
     if (entries.length >= this.ctx.fetcher.limit) this.behind = true
@@ -257,13 +274,24 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
 
   private sendEntry(entry: LogEntry) {
     const { ctx } = this
-    if (entry.kind === 'state') return this.send(stateFrame(entry))
+    if (entry.kind === 'state') {
+      this.send(stateFrame(entry))
+      return ctx.metrics?.frame('state')
+    }
     const first = isFirstRender(entry)
     if (first) ctx.available.add(entry.locales) // a direct writer's language counts once seen
     const bytes = alarmFrame(entry, this.preferred, ctx.defaultLocale, this.timeZone)
-    if (bytes) this.send(bytes)
+    if (bytes) {
+      this.send(bytes)
+      ctx.metrics?.delivered(entry, this.preferred, this.requested, this.openedAt)
+    }
     // Skipped, not retried: the cursor moves past it, so one bad row never blocks the rows after it.
-    else if (first) ctx.onError(new Error(`alarm ${entry.id} (seq ${entry.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`))
+    else if (first)
+      ctx.onError(
+        Object.assign(new Error(`alarm ${entry.id} (seq ${entry.seq}) of user ${JSON.stringify(this.userId)} has no text in any language; skipped`), {
+          userId: this.userId, // a field of its own on a JSON log line
+        }),
+      )
   }
 
   private told({ unread, unseen }: Badge) {

@@ -39,7 +39,8 @@ export type Spawned = {
 }
 
 const WORKER_STARTED = /worker (\d+) started \(pid (\d+)\)/g
-const LISTENING = /listening on (http:\/\/\S+:(\d+))/
+// Not a quote either: with HERALD_LOG=json the address sits inside a JSON string.
+const LISTENING = /listening on (http:\/\/[^\s"]+:(\d+))/
 
 /** `bun <entry>` with its stdout (and stderr) read as they come, so its pipes never fill. */
 export function spawnEntry(entry: string, { env, cwd = ROOT, stderr = 'pipe' }: SpawnOptions): Spawned {

@@ -47,7 +47,7 @@ export function connectionRoutes(
       const { locale, preferred } = streamLanguage(requested, ctx.available.list, ctx.defaultLocale)
       // Bun's idle timeout would cut a quiet stream; heartbeats are for proxies, not for us.
       server?.timeout(request, 0)
-      const body = openAlarmStream(ctx, { userId, device, locale, preferred, timeZone, since, expiresAt })
+      const body = openAlarmStream(ctx, { userId, device, locale, preferred, timeZone, since, expiresAt, requested: requested[0] })
       return new Response(body, { headers: { ...STREAM_HEADERS, 'content-language': locale } })
     })
     // HEAD answers what GET would, without what GET does: Bun would run the GET handler, whose

@@ -21,10 +21,13 @@ afterAll(async () => {
   await h[Symbol.asyncDispose]()
 })
 
-/** What Herald serves, read from Elysia's route table the way not-allowed.ts reads it. */
-function served(app: { routes: { method: string; path: string }[] }): string[] {
-  return app.routes
-    .filter(({ method }) => method !== 'HEAD' && method !== 'OPTIONS')
+/**
+ * What Herald serves: Elysia's route table without the 405s not-allowed.ts registered for the
+ * methods each path lacks (its HEAD and OPTIONS among them), as the document leaves them out.
+ */
+function served({ app, isRefusal }: TestHerald['herald']): string[] {
+  return (app.routes as { method: string; path: string }[])
+    .filter(({ method, path }) => !isRefusal(method, path))
     .map(({ method, path }) => `${method} ${path.replace(/:(\w+)/g, '{$1}')}`)
     .sort()
 }
@@ -50,9 +53,22 @@ describe('the document', () => {
   })
 
   test('has every route Herald serves, and nothing else', () => {
-    expect(documented(doc)).toEqual(served(h.herald.app as never))
+    expect(documented(doc)).toEqual(served(h.herald))
     expect(documented(doc)).toContain('GET /connection/{userId}')
     expect(documented(doc)).toContain('GET /metrics')
+    expect(documented(doc)).toContain('HEAD /connection/{userId}')
+  })
+
+  test("leaves out the 405s not-allowed.ts registers for the methods a path lacks, and they are 405s", async () => {
+    const refusals = (h.herald.app.routes as { method: string; path: string }[]).filter(({ method, path }) => h.herald.isRefusal(method, path))
+    expect(refusals.length).toBeGreaterThan(0)
+    expect(documented(doc)).not.toContain('PUT /connection/{userId}')
+    expect(documented(doc)).not.toContain('OPTIONS /alarms')
+    const put = await fetch(`${h.url}/connection/someone`, { method: 'PUT' })
+    expect(put.status).toBe(405)
+    expect(put.headers.get('allow')).toBe('GET')
+    expect(h.herald.isRefusal('PUT', '/connection/:userId')).toBe(true)
+    expect(h.herald.isRefusal('HEAD', '/connection/:userId')).toBe(false)
   })
 
   test('has no route without its written part: a summary, tags, responses; nothing written for a route that does not exist', () => {
@@ -61,14 +77,14 @@ describe('the document', () => {
       expect(op.tags.length).toBeGreaterThan(0)
       expect(Object.keys(op.responses).length).toBeGreaterThan(2)
     }
-    const routes = new Set(served(h.herald.app as never).map((route) => route.replace(/\{(\w+)\}/g, ':$1')))
+    const routes = new Set(served(h.herald).map((route) => route.replace(/\{(\w+)\}/g, ':$1')))
     expect(Object.keys(OPERATIONS).filter((key) => !routes.has(key))).toEqual([])
   })
 
   test('a route that is off is not in it: with HERALD_METRICS=off there is no /metrics', async () => {
     await using off = await testHerald('openapi_off', { metricsMode: 'off' })
     const document = await (await fetch(`${off.url}/openapi.json`)).json()
-    expect(documented(document)).toEqual(served(off.herald.app as never))
+    expect(documented(document)).toEqual(served(off.herald))
     expect(documented(document)).not.toContain('GET /metrics')
   })
 

@@ -166,18 +166,29 @@ const REFERENCES = {
   '/client.js': { get: { headers: t.Object({ 'if-none-match': t.Optional(t.String()) }) } },
 }
 
-export type OpenApiOptions = { version: string }
+export type OpenApiOptions = {
+  /**
+   * Whether a route of the table is one of not-allowed.ts's 405s (a method its path lacks): those
+   * are no operations, and the document's description says what they answer.
+   */
+  isRefusal: (method: string, path: string) => boolean
+  version: string
+}
 
 /** The document for the routes `app` serves now. */
-export function buildOpenApi(app: AnyElysia, { version }: OpenApiOptions): Json {
-  const generated = toOpenAPISchema(app, { staticFile: false, methods: ['options', 'head'] }, [REFERENCES as never]) as unknown as {
+export function buildOpenApi(app: AnyElysia, { isRefusal, version }: OpenApiOptions): Json {
+  // No method is left out by name: HEAD /connection/:userId is an operation of its own, while the
+  // HEAD and OPTIONS of other paths are refusals, as are the other methods each path lacks.
+  const generated = toOpenAPISchema(app, { staticFile: false, methods: [] }, [REFERENCES as never]) as unknown as {
     paths: Record<string, Record<string, Json>>
   }
   const paths: Record<string, Record<string, Json>> = {}
   for (const [path, item] of Object.entries(generated.paths)) {
     const elysiaPath = path.replace(/\{([^}]+)\}/g, ':$1')
     for (const [method, operation] of Object.entries(item)) {
-      const written = OPERATIONS[`${method.toUpperCase()} ${elysiaPath}`]
+      const route = `${method.toUpperCase()} ${elysiaPath}`
+      if (isRefusal(method.toUpperCase(), elysiaPath)) continue
+      const written = OPERATIONS[route]
       ;(paths[path] ??= {})[method] = written ? complete(operation, written) : operation
     }
   }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { CODES } from '../src/errors'
 import { OPERATIONS, SSE_EVENTS } from '../src/http/openapi'
-import { nextAlarm, ready, testHerald, type TestHerald } from './helpers/herald'
+import { ready, testHerald, type Subscription, type TestHerald } from './helpers/herald'
 
 type Json = Record<string, any>
 
@@ -20,6 +20,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await h[Symbol.asyncDispose]()
 })
+
+function putTemplate(key: string, body: unknown): Promise<Response> {
+  return fetch(`${h.url}/templates/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+}
 
 /**
  * What Herald serves: Elysia's route table without the 405s not-allowed.ts registered for the
@@ -103,12 +107,41 @@ describe('the document', () => {
     expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(CODES).sort())
   })
 
-  test("the stream's parameters: userId, lang, since, token, Last-Event-ID, Accept-Language; its security", () => {
-    const op = doc.paths['/connection/{userId}'].get
-    const params = op.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
-    expect(params).toEqual(['header:accept-language', 'header:last-event-id', 'path:userId', 'query:lang', 'query:since', 'query:token'])
-    expect(op.security).toEqual([{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, {}])
-    expect(Object.keys(op.responses['200'].content)).toEqual(['text/event-stream'])
+  test("the stream's parameters: userId, lang, since, device, tz, token, Last-Event-ID, Accept-Language, Herald-Device; its security; HEAD's the same, with no body", () => {
+    const get = doc.paths['/connection/{userId}'].get
+    const head = doc.paths['/connection/{userId}'].head
+    for (const op of [get, head]) {
+      const params = op.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
+      expect(params).toEqual([
+        'header:accept-language',
+        'header:herald-device',
+        'header:last-event-id',
+        'path:userId',
+        'query:device',
+        'query:lang',
+        'query:since',
+        'query:token',
+        'query:tz',
+      ])
+      expect(op.security).toEqual([{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, {}])
+    }
+    expect(Object.keys(get.responses['200'].content)).toEqual(['text/event-stream'])
+    expect(head.responses['200'].headers).toEqual(get.responses['200'].headers)
+    for (const response of Object.values(head.responses as Json)) expect(response.content).toBeUndefined()
+    // HEAD takes no stream slot and no reconnect token: it cannot be refused for either.
+    expect(Object.keys(head.responses).sort()).toEqual(['200', '400', '401', '403', '431', '500'])
+  })
+
+  test('HEAD answers what GET would, refusing the same input, with no body', async () => {
+    const ok = await fetch(`${h.url}/connection/head-user?lang=ko&device=phone&tz=Asia/Seoul`, { method: 'HEAD' })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    for (const [query, code] of [['device=%20', 'INVALID_DEVICE'], ['tz=%2B09:00', 'INVALID_TIME_ZONE']]) {
+      const [head, get] = await Promise.all(['HEAD', 'GET'].map((method) => fetch(`${h.url}/connection/head-user?${query}`, { method })))
+      expect([head!.status, get!.status]).toEqual([400, 400])
+      expect((await get!.json()).error.code).toBe(code)
+      expect(doc.paths['/connection/{userId}'].head.responses['400'].description).toContain(code)
+    }
   })
 
   test('the publish body Herald parses itself is described, and it is what Herald accepts', async () => {
@@ -125,26 +158,78 @@ describe('the document', () => {
 })
 
 describe('the event stream as documented', () => {
-  test('lists ready, alarm, superseded and expired, and a real stream sends exactly the documented fields', async () => {
-    const events = doc.components.schemas.StreamEvent.oneOf
-    expect(events.map((e: Json) => e.title)).toEqual(Object.keys(SSE_EVENTS))
-    expect(Object.keys(SSE_EVENTS)).toEqual(['ready', 'alarm', 'superseded', 'expired'])
-    const dataOf = (name: string) => {
-      const schema = events.find((e: Json) => e.title === name).properties.data.contentSchema
-      return schema.$ref ? doc.components.schemas[schema.$ref.split('/').at(-1)] : schema
-    }
+  const events = () => doc.components.schemas.StreamEvent.oneOf as Json[]
+  const resolve = (schema: Json): Json => (schema.$ref ? doc.components.schemas[schema.$ref.split('/').at(-1)] : schema)
+  const eventOf = (name: string) => events().find((e) => e.title === name)!
+  /** The shapes an event's data may take (a oneOf's alternatives, else one): the fields it must and may have. */
+  const shapesOf = (name: string) => {
+    const schema = resolve(eventOf(name).properties.data.contentSchema)
+    return ((schema.oneOf as Json[] | undefined) ?? [schema]).map(resolve).map((shape) => ({
+      required: [...(shape.required as string[])].sort(),
+      allowed: Object.keys(shape.properties).sort(),
+    }))
+  }
+  /** The event's fields are one documented shape's: every required one present, none undocumented. */
+  const expectDocumented = (name: string, data: Json) => {
+    const fields = Object.keys(data).sort()
+    const fits = shapesOf(name).some(({ required, allowed }) => required.every((f) => fields.includes(f)) && fields.every((f) => allowed.includes(f)))
+    expect({ name, fields, fits }).toEqual({ name, fields, fits: true })
+  }
+  /** The next event, which must be `name`; its data, and its id when it has one. */
+  const next = async (sub: Subscription, name: string) => {
+    const event = await sub.nextEvent()
+    expect(event?.event).toBe(name)
+    if (eventOf(name).properties.id) expect(event!.id).toMatch(new RegExp(eventOf(name).properties.id.pattern))
+    else expect(event!.id).toBeUndefined()
+    const data = JSON.parse(event!.data!)
+    expectDocumented(name, data)
+    return { ...event!, data }
+  }
+  const mark = (userId: string, kind: string, body: Json) =>
+    fetch(`${h.url}/users/${userId}/alarms/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  test('lists ready, alarm, state, badge, superseded and expired, and a real stream sends exactly the documented fields', async () => {
+    expect(events().map((e) => e.title)).toEqual(Object.keys(SSE_EVENTS))
+    expect(Object.keys(SSE_EVENTS)).toEqual(['ready', 'alarm', 'state', 'badge', 'superseded', 'expired'])
     const older = await h.subscribe('documented', { lang: 'ko' })
-    const readyData = await ready(older)
-    expect(Object.keys(readyData).sort()).toEqual(Object.keys(dataOf('ready').properties).sort())
+    const readyData = (await next(older, 'ready')).data
+    expect(Object.keys(readyData).sort()).toEqual(shapesOf('ready')[0]!.allowed)
+
+    // A text alarm carries the required fields alone; the badge follows it.
     await h.publish({ userId: 'documented', messages: { ko: '안녕' }, data: { n: 1 } })
-    const { eventId, ...alarm } = await nextAlarm(older)
-    expect(eventId).toMatch(new RegExp(events.find((e: Json) => e.title === 'alarm').properties.id.pattern))
-    expect(Object.keys(alarm).sort()).toEqual(Object.keys(dataOf('alarm').properties).sort())
+    const alarm = (await next(older, 'alarm')).data
+    expect(Object.keys(alarm).sort()).toEqual(shapesOf('alarm')[0]!.required)
+    expect((await next(older, 'badge')).data).toEqual({ unread: 1, unseen: 1 })
+
+    // A template alarm carries `template`; one whose stored params no longer fit, `renderError` too.
+    expect((await putTemplate('documented.hello', { messages: { ko: '{name}님 안녕하세요' } })).status).toBe(201)
+    await h.publish({ userId: 'documented', template: 'documented.hello', params: { name: '민아' } })
+    expect((await next(older, 'alarm')).data).toMatchObject({ message: '민아님 안녕하세요', template: 'documented.hello' })
+    await next(older, 'badge')
+    await h.db.sql`insert into alarms (user_id, template_key, params) values ('documented', 'documented.hello', '{}')`
+    const broken = (await next(older, 'alarm')).data
+    expect(Object.keys(broken).sort()).toEqual(shapesOf('alarm')[0]!.allowed)
+    expect(broken.renderError).toBe('INVALID_PARAMS')
+    await next(older, 'badge')
+
+    // A mark by ids, then one by upTo: a state event each (its id the seq), then the badge.
+    const read = await mark('documented', 'read', { ids: [alarm.id] })
+    expect(read.status).toBe(200)
+    expect(await read.json()).toEqual({ changed: 1, badge: { unread: 2, unseen: 3 } })
+    const byIds = await next(older, 'state')
+    expect(byIds.data).toEqual({ seq: Number(byIds.id), change: 'read', ids: [alarm.id] })
+    expect((await next(older, 'badge')).data).toEqual({ unread: 2, unseen: 3 })
+    expect((await mark('documented', 'unread', { upTo: alarm.seq })).status).toBe(200)
+    const upTo = await next(older, 'state')
+    expect(upTo.data).toEqual({ seq: Number(upTo.id), change: 'unread', upTo: alarm.seq })
+    expect((await next(older, 'badge')).data).toEqual({ unread: 3, unseen: 3 })
+
     const newer = await h.subscribe('documented', { lang: 'ko' })
     await ready(newer)
     const superseded = await older.nextEvent()
     expect(superseded?.event).toBe('superseded')
-    expect(JSON.parse(superseded!.data!)).toEqual({ reason: dataOf('superseded').properties.reason.const })
+    expect(eventOf('superseded').properties.data.contentSchema.properties.reason.enum).toContain(JSON.parse(superseded!.data!).reason)
+    expectDocumented('superseded', JSON.parse(superseded!.data!))
     expect(superseded?.retry).toBeGreaterThan(0)
     await newer.cancel()
   })

@@ -7,25 +7,51 @@
 // per route. A route Herald serves without an entry here is a gap the test finds.
 import { toOpenAPISchema } from '@elysiajs/openapi'
 import { t, type AnyElysia } from 'elysia'
-import { C, CODES, type Code } from '../errors'
+import { DEVICE } from '../devices'
+import { C, CODES, RENDER_ERRORS, type Code } from '../errors'
+import { SUPERSEDED } from '../stream/render'
 
 type Json = Record<string, unknown>
 
-/** What the stream's events carry; the inbox adds its kinds here (`state`, `badge`). */
+/** What the stream's events carry: one entry per kind of event, in the order a client meets them. */
 export const SSE_EVENTS: Record<string, { description: string; data: Json; id?: boolean; retry?: boolean }> = {
   ready: {
     description:
-      'Sent once the stream is registered and positioned: every alarm committed after it reaches this stream. `since` is the seq it starts after.',
-    data: object({ userId: { type: 'string' }, locale: { type: 'string' }, generation: { type: 'integer' }, since: { type: 'integer', minimum: 0 } }),
+      'Sent once the stream is registered and positioned: every entry of the log committed after it reaches this stream. `since` is the seq it starts after; ' +
+      '`device` says which device it is for (null: the unnamed one); `badge` is the user\'s now.',
+    data: object({
+      userId: { type: 'string' },
+      device: { type: ['string', 'null'], pattern: DEVICE.source, description: "The stream's device; null for the user's unnamed device." },
+      locale: { type: 'string' },
+      generation: { type: 'integer', description: "Orders the user's streams across instances: a newer stream has a higher one." },
+      since: { type: 'integer', minimum: 0 },
+      badge: { $ref: '#/components/schemas/Badge' },
+    }),
   },
   alarm: {
-    description: "An alarm in the best of its languages for this stream. The event's `id` is the alarm's `seq` (resume with `Last-Event-ID`).",
+    description:
+      "An alarm in the best of its languages for this stream. The event's `id` is the alarm's `seq` (resume with `Last-Event-ID`). " +
+      'A template alarm carries `template`, and `renderError` when it could not be rendered as its template says.',
     data: { $ref: '#/components/schemas/AlarmEvent' },
     id: true,
   },
+  state: {
+    description:
+      "A change of read / seen / archived state in the user's log (a mark through the API, or a direct writer's UPDATE). It shares the alarms' sequence: " +
+      'the event\'s `id` is its `seq`, so `Last-Event-ID` resumes both.',
+    data: { $ref: '#/components/schemas/StateEvent' },
+    id: true,
+  },
+  badge: {
+    description:
+      'The badge after a batch of frames that changed it for this client, read in the same snapshot as those frames. No `id`: it never moves the resume point.',
+    data: { $ref: '#/components/schemas/Badge' },
+  },
   superseded: {
-    description: 'A newer stream of the same user opened (any tab, device or instance); this one ends. `retry: 86400000` keeps an EventSource from reconnecting on its own.',
-    data: object({ reason: { const: 'newer-connection' } }),
+    description:
+      'A newer stream of the same user and device opened (any tab or instance: `newer-connection`), or the user opened more than HERALD_MAX_DEVICES devices and this is ' +
+      'the least recently opened (`too-many-devices`); this one ends. `retry: 86400000` keeps an EventSource from reconnecting on its own.',
+    data: object({ reason: { type: 'string', enum: Object.keys(SUPERSEDED) } }),
     retry: true,
   },
   expired: {
@@ -72,28 +98,49 @@ type Operation = {
 const SUBSCRIBER = [{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, {}]
 const TEXT = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } })
 
+/** What a stream's answer (and HEAD's, which has no body) carries besides `Content-Type: text/event-stream; charset=utf-8`. */
+const STREAM_HEADERS = {
+  'Content-Language': { description: "The stream's locale.", schema: { type: 'string' } },
+  'Cache-Control': { schema: { type: 'string', const: 'private, no-cache, no-store, no-transform, must-revalidate, max-age=0' } },
+  'X-Accel-Buffering': { schema: { type: 'string', const: 'no' } },
+}
+
+/** What a stream request may be refused for before it opens: its input, then its token. */
+const STREAM_CHECKS: Code[] = [C.INVALID_USER_ID, C.INVALID_LOCALE, C.INVALID_CURSOR, C.INVALID_DEVICE, C.INVALID_TIME_ZONE, C.UNAUTHORIZED, C.FORBIDDEN]
+
 /** Keyed by Elysia's method and path, as in `app.routes`. */
 export const OPERATIONS: Record<string, Operation> = {
   'GET /connection/:userId': {
     summary: "Subscribe to a user's alarms (Server-Sent Events)",
     description:
-      'Opens the stream: `retry:` and a `: herald` comment at once, then `ready`, then every alarm in the negotiated language, heartbeat comments (`: heartbeat`) while idle. ' +
-      'A newer stream of the same user ends this one with `superseded`; an expiring token with `expired`; shutdown with a `retry:` between 1 and 5 s and a `: shutting down` comment. ' +
+      'Opens the stream: `retry:` and a `: herald` comment at once, then `ready`, then every entry of the user\'s log after `since`: alarms in the negotiated language ' +
+      '(template alarms rendered in `tz`) and changes of state (`state`), each batch that moved the badge followed by `badge`; heartbeat comments (`: heartbeat`) while idle. ' +
+      'A newer stream of the same user and device, or a device opened past HERALD_MAX_DEVICES, ends this one with `superseded`; an expiring token with `expired`; ' +
+      'shutdown with a `retry:` between 1 and 5 s and a `: shutting down` comment. ' +
       'Each item of the stream is one event, described by the schema (OpenAPI 3.2 calls it `itemSchema`).',
     tags: ['streams'],
     security: SUBSCRIBER,
     responses: {
       200: {
         description: 'The event stream.',
-        headers: {
-          'Content-Language': { description: "The stream's locale.", schema: { type: 'string' } },
-          'Cache-Control': { schema: { type: 'string', const: 'private, no-cache, no-store, no-transform, must-revalidate, max-age=0' } },
-          'X-Accel-Buffering': { schema: { type: 'string', const: 'no' } },
-        },
+        headers: STREAM_HEADERS,
         content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StreamEvent' } } },
       },
     },
-    errors: [C.INVALID_USER_ID, C.INVALID_LOCALE, C.INVALID_CURSOR, C.UNAUTHORIZED, C.FORBIDDEN, C.RATE_LIMITED, C.TOO_MANY_STREAMS, C.UNAVAILABLE],
+    errors: [...STREAM_CHECKS, C.RATE_LIMITED, C.TOO_MANY_STREAMS, C.UNAVAILABLE],
+  },
+  'HEAD /connection/:userId': {
+    summary: 'Check a subscription without opening it: the stream\'s status and headers, no body',
+    description:
+      'Answers what GET would (the same checks of the path, `lang`, `Last-Event-ID` / `since`, `device` / `Herald-Device` and `tz`, the same token, the same status ' +
+      'and headers) with no body, and does nothing else: it opens no stream, so it supersedes none, and takes neither a stream slot nor a reconnect token ' +
+      '(HERALD_MAX_STREAMS and the reconnect rate do not apply to it). A refusal is its status and headers only: a HEAD answer has no body.',
+    tags: ['streams'],
+    security: SUBSCRIBER,
+    responses: {
+      200: { description: 'A GET would open the stream: `Content-Type: text/event-stream; charset=utf-8` and these headers, no body.', headers: STREAM_HEADERS },
+    },
+    errors: STREAM_CHECKS,
   },
   'POST /alarms': {
     summary: 'Publish an alarm with its texts',
@@ -147,22 +194,49 @@ export const OPERATIONS: Record<string, Operation> = {
   'GET /docs/init.js': { summary: 'Starts Swagger UI on this document', tags: ['documentation'], responses: { 200: TEXT('text/javascript', 'A few lines.') } },
 }
 
+/** A path's `:userId`, as every route that names a user reads it. */
+const USER_PARAMS = t.Object({
+  userId: t.String({
+    minLength: 1,
+    maxLength: 200,
+    description: 'Whose alarms: 1–200 characters, no control characters, not `.` or `..`, valid percent-encoded UTF-8.',
+  }),
+})
+
+const TOKEN = t.Optional(t.String({ description: 'The subscriber token, for an EventSource (or a link) that cannot set headers.' }))
+const LANG = t.Optional(t.String({ description: 'One BCP 47 tag or a comma list (`ja-JP,ko`); overrides Accept-Language.', examples: ['ko', 'ja-JP,ko'] }))
+const TIME_ZONE = t.Optional(
+  t.String({
+    description:
+      'The IANA time zone in which template alarms show dates and times (any case, canonicalized); an offset such as `+09:00` is refused. Default HERALD_DEFAULT_TIME_ZONE (UTC).',
+    examples: ['Asia/Seoul', 'UTC'],
+  }),
+)
+const ACCEPT_LANGUAGE = t.Optional(t.String({ description: 'Used when `lang` is absent; malformed, unknown, `*` and q=0 entries are skipped.' }))
+const DEVICE_NAME = { pattern: DEVICE.source, minLength: 1, maxLength: 64, examples: ['phone'] }
+
+/** The stream's input: GET's and HEAD's, which checks it the same way. */
+const STREAM_INPUT = {
+  params: USER_PARAMS,
+  query: t.Object({
+    lang: LANG,
+    since: t.Optional(t.String({ pattern: '^\\d{1,15}$', description: 'Resume after this seq (Last-Event-ID wins).' })),
+    device: t.Optional(
+      t.String({ ...DEVICE_NAME, description: "The device this stream is for (wins over Herald-Device): 1–64 of A-Z a-z 0-9 . _ -. Without either, the user's unnamed device." }),
+    ),
+    tz: TIME_ZONE,
+    token: TOKEN,
+  }),
+  headers: t.Object({
+    'last-event-id': t.Optional(t.String({ pattern: '^\\d{0,15}$', description: 'Resume after this seq; an empty one means none.' })),
+    'accept-language': ACCEPT_LANGUAGE,
+    'herald-device': t.Optional(t.String({ ...DEVICE_NAME, description: 'The device this stream is for, when `device` is absent.' })),
+  }),
+}
+
 /** Documentation-only schemas the generator turns into parameters (never validated against). */
 const REFERENCES = {
-  '/connection/:userId': {
-    get: {
-      params: t.Object({ userId: t.String({ minLength: 1, maxLength: 200, description: 'Whose alarms: 1–200 characters, no control characters, valid percent-encoded UTF-8.' }) }),
-      query: t.Object({
-        lang: t.Optional(t.String({ description: 'One BCP 47 tag or a comma list (`ja-JP,ko`); overrides Accept-Language.', examples: ['ko', 'ja-JP,ko'] })),
-        since: t.Optional(t.String({ pattern: '^\\d{1,15}$', description: 'Resume after this seq (Last-Event-ID wins).' })),
-        token: t.Optional(t.String({ description: 'The subscriber token, for an EventSource that cannot set headers.' })),
-      }),
-      headers: t.Object({
-        'last-event-id': t.Optional(t.String({ pattern: '^\\d{0,15}$', description: 'Resume after this seq; an empty one means none.' })),
-        'accept-language': t.Optional(t.String({ description: 'Used when `lang` is absent; malformed, unknown, `*` and q=0 entries are skipped.' })),
-      }),
-    },
-  },
+  '/connection/:userId': { get: STREAM_INPUT, head: STREAM_INPUT },
   '/client.js': { get: { headers: t.Object({ 'if-none-match': t.Optional(t.String()) }) } },
 }
 
@@ -186,10 +260,9 @@ export function buildOpenApi(app: AnyElysia, { isRefusal, version }: OpenApiOpti
   for (const [path, item] of Object.entries(generated.paths)) {
     const elysiaPath = path.replace(/\{([^}]+)\}/g, ':$1')
     for (const [method, operation] of Object.entries(item)) {
-      const route = `${method.toUpperCase()} ${elysiaPath}`
       if (isRefusal(method.toUpperCase(), elysiaPath)) continue
-      const written = OPERATIONS[route]
-      ;(paths[path] ??= {})[method] = written ? complete(operation, written) : operation
+      const written = OPERATIONS[`${method.toUpperCase()} ${elysiaPath}`]
+      ;(paths[path] ??= {})[method] = written ? complete(operation, written, { body: method !== 'head' }) : operation
     }
   }
   return {
@@ -222,10 +295,11 @@ export function buildOpenApi(app: AnyElysia, { isRefusal, version }: OpenApiOpti
   }
 }
 
-function complete(generated: Json, { errors = [], responses, ...written }: Operation): Json {
+/** `body: false` for HEAD: its refusals are a status and headers, never a body. */
+function complete(generated: Json, { errors = [], responses, ...written }: Operation, { body }: { body: boolean }): Json {
   const byStatus = new Map<number, Code[]>()
   for (const code of errors) byStatus.set(CODES[code], [...(byStatus.get(CODES[code]) ?? []), code])
-  const errorResponses = Object.fromEntries([...byStatus].map(([status, codes]) => [String(status), errorResponse(codes)]))
+  const errorResponses = Object.fromEntries([...byStatus].map(([status, codes]) => [String(status), errorResponse(codes, { body })]))
   return {
     ...generated,
     ...written,
@@ -233,30 +307,35 @@ function complete(generated: Json, { errors = [], responses, ...written }: Opera
     responses: {
       ...responses,
       ...errorResponses,
-      431: { $ref: '#/components/responses/HeadersTooLarge' },
-      500: { $ref: '#/components/responses/Internal' },
+      431: body ? { $ref: '#/components/responses/HeadersTooLarge' } : errorResponse([C.HEADERS_TOO_LARGE], { body }),
+      500: body ? { $ref: '#/components/responses/Internal' } : errorResponse([C.INTERNAL], { body }),
     },
   }
 }
 
-function errorResponse(codes: Code[]): Json {
+function errorResponse(codes: Code[], { body = true }: { body?: boolean } = {}): Json {
   const retry = codes.some((code) => code === C.RATE_LIMITED || code === C.TOO_MANY_STREAMS || code === C.USER_BUSY)
   const auth = codes.includes(C.UNAUTHORIZED)
+  // Answered before the body was read to its end (errors.ts UNREAD_BODY): the connection goes with it.
+  const close = codes.some((code) => code === C.PAYLOAD_TOO_LARGE || code === C.REQUEST_TIMEOUT)
   return {
     description: codes.map((code) => `${code}: ${ERROR_WHEN[code] ?? code}`).join('; '),
-    ...((retry || auth) && {
+    ...((retry || auth || close) && {
       headers: {
         ...(retry && { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } }),
         ...(auth && { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer realm="herald"' } } }),
+        ...(close && { Connection: { description: 'The rest of the body is not read.', schema: { type: 'string', const: 'close' } } }),
       },
     }),
-    content: {
-      'application/json': {
-        schema: {
-          allOf: [{ $ref: '#/components/schemas/Error' }, object({ error: object({ code: { type: 'string', enum: codes } }, []) })],
+    ...(body && {
+      content: {
+        'application/json': {
+          schema: {
+            allOf: [{ $ref: '#/components/schemas/Error' }, object({ error: object({ code: { type: 'string', enum: codes } }, []) })],
+          },
         },
       },
-    },
+    }),
   }
 }
 
@@ -296,14 +375,38 @@ const SCHEMAS: Record<string, Json> = {
     locales: { type: 'array', items: LOCALE },
     createdAt: { type: 'string', format: 'date-time' },
   }),
-  AlarmEvent: object({
-    id: { type: 'integer' },
-    seq: { type: 'integer' },
-    locale: { ...LOCALE, description: 'The language of `message`, as chosen for this stream.' },
-    message: { type: 'string' },
-    data: { type: 'object' },
-    createdAt: { type: 'string', format: 'date-time' },
-  }),
+  AlarmEvent: object(
+    {
+      id: { type: 'integer' },
+      seq: { type: 'integer' },
+      locale: { ...LOCALE, description: 'The language of `message`, as chosen for this stream.' },
+      message: { type: 'string', description: "The text, or the template rendered in the stream's (or request's) locale and time zone." },
+      template: { type: 'string', description: 'A template alarm: its template key.' },
+      renderError: {
+        type: 'string',
+        enum: Object.values(RENDER_ERRORS),
+        description:
+          'A template alarm that could not be rendered as its template says (a direct writer\'s row): its params no longer fit (the arguments that do not show as `{name}`), ' +
+          'its text in this locale does not parse (shown as written), or its template is gone (the key is shown).',
+      },
+      data: { type: 'object' },
+      createdAt: { type: 'string', format: 'date-time' },
+    },
+    ['id', 'seq', 'locale', 'message', 'data', 'createdAt'],
+  ),
+  StateEvent: {
+    description: 'Which alarms changed: by id, or every alarm up to a seq (a mark by `upTo`, and for `all` the newest alarm it changed).',
+    oneOf: [
+      object({ seq: { type: 'integer' }, change: { $ref: '#/components/schemas/StateChange' }, ids: { type: 'array', items: { type: 'integer' }, minItems: 1 } }),
+      object({ seq: { type: 'integer' }, change: { $ref: '#/components/schemas/StateChange' }, upTo: { type: 'integer', minimum: 0 } }),
+    ],
+  },
+  // `unseen` has no mark of its own: only a direct writer's UPDATE makes it (sql/006).
+  StateChange: { type: 'string', enum: ['read', 'unread', 'seen', 'unseen', 'archive', 'unarchive'] },
+  Badge: {
+    ...object({ unread: { type: 'integer', minimum: 0 }, unseen: { type: 'integer', minimum: 0 } }),
+    description: "The user's alarms not read (not seen) and not archived: exact at every moment.",
+  },
   SignalsBackend: { type: 'string', enum: ['postgres', 'redis', 'postgres (Redis unreachable)', 'postgres (another instance cannot reach Redis)'] },
   StreamEvent: {
     description: 'One event of the stream, as its fields: `event`, `data` (JSON), and `id` or `retry` where it has them. Comments (`: herald`, `: heartbeat`, `: shutting down`) and retry-only blocks carry no event.',

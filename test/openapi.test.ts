@@ -235,6 +235,70 @@ describe('the event stream as documented', () => {
   })
 })
 
+describe('the inbox and presence as documented', () => {
+  const schema = (name: string): Json => doc.components.schemas[name]
+  const props = (json: Json) => Object.keys(json.properties).sort()
+  const post = (path: string, body: unknown) =>
+    fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  test('a history page and its items carry exactly the documented fields', async () => {
+    await h.publish({ userId: 'inbox-doc', messages: { en: 'one' } })
+    await h.publish({ userId: 'inbox-doc', messages: { en: 'two' } })
+    const res = await fetch(`${h.url}/users/inbox-doc/alarms?limit=1&lang=en&tz=Asia/Seoul`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-language')).toBe('en')
+    const page = await res.json()
+    expect(Object.keys(page).sort()).toEqual(props(schema('HistoryPage')))
+    expect(Object.keys(page.items[0]).sort()).toEqual(schema('HistoryItem').required.sort())
+    expect(Object.keys(page.items[0]).every((field) => field in schema('HistoryItem').properties)).toBe(true)
+    expect(typeof page.next).toBe('number')
+    expect(Object.keys(page.badge).sort()).toEqual(props(schema('Badge')))
+    const params = doc.paths['/users/{userId}/alarms'].get.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
+    expect(params).toEqual(['header:accept-language', 'path:userId', 'query:before', 'query:lang', 'query:limit', 'query:status', 'query:token', 'query:tz'])
+    // What the document lists is what Herald takes: one more parameter is refused.
+    expect((await (await fetch(`${h.url}/users/inbox-doc/alarms?unknown=1`)).json()).error.code).toBe('INVALID_QUERY')
+  })
+
+  test('every mark takes the documented bodies, answers the documented result, and refuses anything else', async () => {
+    const body = schema('MarkBody')
+    expect(body.oneOf.map((shape: Json) => props(shape))).toEqual([['ids'], ['upTo'], ['all']])
+    const marks = Object.keys(doc.paths).filter((path) => path.startsWith('/users/{userId}/alarms/')).sort()
+    expect(marks).toEqual(['archive', 'read', 'seen', 'unarchive', 'unread'].map((kind) => `/users/{userId}/alarms/${kind}`))
+    const { id } = await (await h.publish({ userId: 'marks-doc', messages: { en: 'x' } })).json()
+    for (const example of [{ ids: [id] }, ...body.examples.filter((e: Json) => !('ids' in e))]) {
+      const res = await post('/users/marks-doc/alarms/read', example)
+      expect(res.status).toBe(200)
+      expect(Object.keys(await res.json()).sort()).toEqual(props(schema('MarkResult')))
+    }
+    for (const refused of [{ ids: [] }, { upTo: -1 }, { all: false }, { ids: [id], all: true }, {}])
+      expect((await (await post('/users/marks-doc/alarms/read', refused)).json()).error.code).toBe('INVALID_BODY')
+    const missing = await post('/users/marks-doc/alarms/read', { ids: [id + 1000] })
+    expect(missing.status).toBe(404)
+    expect(doc.paths['/users/{userId}/alarms/read'].post.responses['404'].content['application/json'].schema.allOf[1].properties.error.properties.code.enum).toEqual([
+      (await missing.json()).error.code,
+    ])
+  })
+
+  test('presence lists the open devices with the documented fields', async () => {
+    const sub = await h.subscribe('presence-doc', { headers: { 'herald-device': 'phone' } })
+    await ready(sub)
+    // Presence is written a moment after `ready`, in a batch: asked until it shows (bounded).
+    const deadline = performance.now() + 5000
+    let presence: Json
+    for (;;) {
+      const res = await fetch(`${h.url}/users/presence-doc/presence`)
+      expect(res.status).toBe(200)
+      presence = await res.json()
+      if (presence.devices.length > 0 || performance.now() > deadline) break
+      await Bun.sleep(10)
+    }
+    expect(Object.keys(presence).sort()).toEqual(props(schema('Presence')))
+    expect(presence.devices.map((d: Json) => Object.keys(d).sort())).toEqual([props(schema('Presence').properties.devices.items)])
+    expect(presence.devices[0].device).toBe('phone')
+    await sub.cancel()
+  })
+})
+
 describe('GET /docs', () => {
   test('is a page that loads only what Herald itself serves', async () => {
     const res = await fetch(`${h.url}/docs`)

@@ -9,7 +9,9 @@ import { toOpenAPISchema } from '@elysiajs/openapi'
 import { t, type AnyElysia } from 'elysia'
 import { DEVICE } from '../devices'
 import { C, CODES, RENDER_ERRORS, type Code } from '../errors'
+import { MARKS, STATUSES, type Mark } from '../store/inbox'
 import { SUPERSEDED } from '../stream/render'
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_MARK_IDS } from './inbox-input'
 
 type Json = Record<string, unknown>
 
@@ -105,6 +107,45 @@ const STREAM_HEADERS = {
   'X-Accel-Buffering': { schema: { type: 'string', const: 'no' } },
 }
 
+/** The inbox and presence: the user's own token (as for the stream), or a publish key (a server acting for its users). */
+const USER = [{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, { publishKey: [] }, {}]
+
+const MARK_SUMMARY: Record<Mark, string> = {
+  read: 'Mark alarms read (the user opened them)',
+  unread: 'Mark alarms unread again',
+  seen: 'Mark alarms seen (the user opened the list)',
+  archive: 'Archive alarms: out of the inbox and the badge',
+  unarchive: 'Bring archived alarms back to the inbox',
+}
+
+function markOperation(kind: Mark): Operation {
+  return {
+    summary: MARK_SUMMARY[kind],
+    description:
+      'Exactly one of `ids` (these alarms, each the user\'s), `upTo` (every alarm with seq ≤ upTo: "mark all" that leaves an alarm committing at the same moment as it was) ' +
+      'or `all: true`. All or nothing: an id that is not one of the user\'s alarms is 404 ALARM_NOT_FOUND naming it, and nothing is changed. ' +
+      'Marking what is already in that state changes nothing and sends nothing; a mark that changed something is a `state` event in every open stream of the user, ' +
+      'on every instance, followed by `badge`. The body is at most 16 KiB.',
+    tags: ['inbox'],
+    security: USER,
+    requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/MarkBody' } } } },
+    responses: { 200: { description: 'Marked.', content: { 'application/json': { schema: { $ref: '#/components/schemas/MarkResult' } } } } },
+    errors: [
+      C.INVALID_USER_ID,
+      C.INVALID_BODY,
+      C.INVALID_JSON,
+      C.UNAUTHORIZED,
+      C.FORBIDDEN,
+      C.ALARM_NOT_FOUND,
+      C.REQUEST_TIMEOUT,
+      C.PAYLOAD_TOO_LARGE,
+      C.UNSUPPORTED_MEDIA_TYPE,
+      C.USER_BUSY,
+      C.UNAVAILABLE,
+    ],
+  }
+}
+
 /** What a stream request may be refused for before it opens: its input, then its token. */
 const STREAM_CHECKS: Code[] = [C.INVALID_USER_ID, C.INVALID_LOCALE, C.INVALID_CURSOR, C.INVALID_DEVICE, C.INVALID_TIME_ZONE, C.UNAUTHORIZED, C.FORBIDDEN]
 
@@ -141,6 +182,33 @@ export const OPERATIONS: Record<string, Operation> = {
       200: { description: 'A GET would open the stream: `Content-Type: text/event-stream; charset=utf-8` and these headers, no body.', headers: STREAM_HEADERS },
     },
     errors: STREAM_CHECKS,
+  },
+  'GET /users/:userId/alarms': {
+    summary: "A page of the user's alarms, newest first, with their state and the badge",
+    description:
+      'History, in the request\'s language (`lang`, else Accept-Language) with the same per-alarm fallback as the stream, template alarms rendered in `tz`. ' +
+      '`next` is the seq to pass as `before` for the next page, or null on the last one; the page and the badge are read in one snapshot. ' +
+      'Another parameter, or a bad value, is 400 INVALID_QUERY naming it (`lang`: INVALID_LOCALE, `tz`: INVALID_TIME_ZONE).',
+    tags: ['inbox'],
+    security: USER,
+    responses: {
+      200: {
+        description: 'The page.',
+        headers: { 'Content-Language': { description: 'The locale the page was negotiated to.', schema: { type: 'string' } } },
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/HistoryPage' } } },
+      },
+    },
+    errors: [C.INVALID_USER_ID, C.INVALID_QUERY, C.INVALID_LOCALE, C.INVALID_TIME_ZONE, C.UNAUTHORIZED, C.FORBIDDEN, C.UNAVAILABLE],
+  },
+  ...Object.fromEntries(MARKS.map((kind) => [`POST /users/:userId/alarms/${kind}`, markOperation(kind)])),
+  'GET /users/:userId/presence': {
+    summary: "Which of the user's devices hold a stream open, on every instance",
+    description:
+      'Oldest first (`device` is null for the unnamed one). A stream that ends leaves at once; an instance that dies without a word drops out within two heartbeat intervals.',
+    tags: ['devices'],
+    security: USER,
+    responses: { 200: { description: 'The open devices.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Presence' } } } } },
+    errors: [C.INVALID_USER_ID, C.INVALID_QUERY, C.UNAUTHORIZED, C.FORBIDDEN, C.UNAVAILABLE],
   },
   'POST /alarms': {
     summary: 'Publish an alarm with its texts',
@@ -237,6 +305,25 @@ const STREAM_INPUT = {
 /** Documentation-only schemas the generator turns into parameters (never validated against). */
 const REFERENCES = {
   '/connection/:userId': { get: STREAM_INPUT, head: STREAM_INPUT },
+  '/users/:userId/alarms': {
+    get: {
+      params: USER_PARAMS,
+      query: t.Object({
+        status: t.Optional(
+          t.UnionEnum([...STATUSES], { default: 'inbox', description: '`inbox`: not archived; `unread` and `unseen`: not archived either; `archived`; `all`.' }),
+        ),
+        before: t.Optional(t.String({ pattern: '^\\d{1,15}$', description: 'A seq: the page before it (pass the last page\'s `next`).' })),
+        // A plain integer: Elysia's t.Integer would describe its own string coercion, which Herald does not do.
+        limit: t.Optional(t.Unsafe<number>({ type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT })),
+        lang: LANG,
+        tz: TIME_ZONE,
+        token: TOKEN,
+      }),
+      headers: t.Object({ 'accept-language': ACCEPT_LANGUAGE }),
+    },
+  },
+  ...Object.fromEntries(MARKS.map((kind) => [`/users/:userId/alarms/${kind}`, { post: { params: USER_PARAMS, query: t.Object({ token: TOKEN }) } }])),
+  '/users/:userId/presence': { get: { params: USER_PARAMS, query: t.Object({ token: TOKEN }) } },
   '/client.js': { get: { headers: t.Object({ 'if-none-match': t.Optional(t.String()) }) } },
 }
 
@@ -345,6 +432,27 @@ function object(properties: Record<string, Json>, required = Object.keys(propert
 
 const LOCALE = { type: 'string', description: 'A BCP 47 language tag.', examples: ['ko', 'en-US', 'ja'] }
 
+const STAMP = { type: ['string', 'null'], format: 'date-time' }
+
+/** An alarm as the stream's `alarm` event and a history item show it (alarmJson in stream/render.ts). */
+const ALARM: Record<string, Json> = {
+  id: { type: 'integer' },
+  seq: { type: 'integer' },
+  locale: { ...LOCALE, description: 'The language of `message`, as chosen for this stream (or request).' },
+  message: { type: 'string', description: "The text, or the template rendered in that locale and the stream's (or request's) time zone." },
+  template: { type: 'string', description: 'A template alarm: its template key.' },
+  renderError: {
+    type: 'string',
+    enum: Object.values(RENDER_ERRORS),
+    description:
+      "A template alarm that could not be rendered as its template says (a direct writer's row): its params no longer fit (the arguments that do not show as `{name}`), " +
+      'its text in this locale does not parse (shown as written), or its template is gone (the key is shown).',
+  },
+  data: { type: 'object' },
+  createdAt: { type: 'string', format: 'date-time' },
+}
+const ALARM_REQUIRED = ['id', 'seq', 'locale', 'message', 'data', 'createdAt']
+
 const SCHEMAS: Record<string, Json> = {
   Error: {
     type: 'object',
@@ -375,25 +483,57 @@ const SCHEMAS: Record<string, Json> = {
     locales: { type: 'array', items: LOCALE },
     createdAt: { type: 'string', format: 'date-time' },
   }),
-  AlarmEvent: object(
+  AlarmEvent: object(ALARM, ALARM_REQUIRED),
+  HistoryItem: object(
     {
-      id: { type: 'integer' },
-      seq: { type: 'integer' },
-      locale: { ...LOCALE, description: 'The language of `message`, as chosen for this stream.' },
-      message: { type: 'string', description: "The text, or the template rendered in the stream's (or request's) locale and time zone." },
-      template: { type: 'string', description: 'A template alarm: its template key.' },
-      renderError: {
-        type: 'string',
-        enum: Object.values(RENDER_ERRORS),
-        description:
-          'A template alarm that could not be rendered as its template says (a direct writer\'s row): its params no longer fit (the arguments that do not show as `{name}`), ' +
-          'its text in this locale does not parse (shown as written), or its template is gone (the key is shown).',
-      },
-      data: { type: 'object' },
-      createdAt: { type: 'string', format: 'date-time' },
+      ...ALARM,
+      readAt: { ...STAMP, description: 'When the user opened this alarm; null: unread.' },
+      seenAt: { ...STAMP, description: 'When the user opened the list with it; null: unseen.' },
+      archivedAt: { ...STAMP, description: 'When it was archived; null: in the inbox.' },
     },
-    ['id', 'seq', 'locale', 'message', 'data', 'createdAt'],
+    [...ALARM_REQUIRED, 'readAt', 'seenAt', 'archivedAt'],
   ),
+  HistoryPage: object({
+    items: { type: 'array', items: { $ref: '#/components/schemas/HistoryItem' }, maxItems: MAX_HISTORY_LIMIT },
+    next: { type: ['integer', 'null'], description: 'The `before` of the next page; null on the last one.' },
+    badge: { $ref: '#/components/schemas/Badge' },
+  }),
+  MarkBody: {
+    description: 'Exactly one of the three.',
+    oneOf: [
+      {
+        ...object({
+          ids: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MAX_MARK_IDS,
+            items: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+            description: 'These alarms (ids, not seqs), each one of the user\'s.',
+          },
+        }),
+        title: 'ids',
+      },
+      { ...object({ upTo: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Every alarm with seq ≤ upTo.' } }), title: 'upTo' },
+      { ...object({ all: { const: true, description: 'Every alarm of the user.' } }), title: 'all' },
+    ],
+    examples: [{ ids: [41, 42] }, { upTo: 812 }, { all: true }],
+  },
+  MarkResult: object({
+    changed: { type: 'integer', minimum: 0, description: 'Alarms whose state this mark changed (those already in it are not counted).' },
+    badge: { $ref: '#/components/schemas/Badge' },
+  }),
+  Presence: object({
+    online: { type: 'boolean', description: 'Whether any device holds a stream open.' },
+    devices: {
+      type: 'array',
+      description: 'Oldest first.',
+      items: object({
+        device: { type: ['string', 'null'], pattern: DEVICE.source, description: 'Null for the unnamed device.' },
+        locale: { ...LOCALE, description: "That stream's locale." },
+        openedAt: { type: 'string', format: 'date-time' },
+      }),
+    },
+  }),
   StateEvent: {
     description: 'Which alarms changed: by id, or every alarm up to a seq (a mark by `upTo`, and for `all` the newest alarm it changed).',
     oneOf: [

@@ -144,16 +144,70 @@ describe('the document', () => {
     }
   })
 
-  test('the publish body Herald parses itself is described, and it is what Herald accepts', async () => {
+  test('the publish body Herald parses itself is described, and it is what Herald accepts: texts, or a template and its params', async () => {
     const body = doc.paths['/alarms'].post.requestBody.content['application/json'].schema
     const schema = doc.components.schemas[body.$ref.split('/').at(-1)]
-    expect(Object.keys(schema.properties).sort()).toEqual(['data', 'key', 'messages', 'userId'])
-    expect(schema.required).toEqual(['userId', 'messages'])
-    // The schema's own example is a valid publish; a field it does not list is refused.
-    expect((await h.publish(schema.examples[0])).status).toBe(201)
-    const refused = await h.publish({ ...schema.examples[0], unknown: 1 })
+    expect(Object.keys(schema.properties).sort()).toEqual(['data', 'key', 'messages', 'params', 'template', 'userId'])
+    expect(schema.required).toEqual(['userId'])
+    expect(schema.oneOf.map((alternative: Json) => alternative.required)).toEqual([['messages'], ['template']])
+    const published = doc.components.schemas.PublishedAlarm
+    // The schema's own examples are valid publishes (the template one once its template exists); a field it does not list is refused.
+    const [texts, templated] = schema.examples
+    const stored = await h.publish(texts)
+    expect(stored.status).toBe(201)
+    expect(Object.keys(await stored.json()).sort()).toEqual([...published.required].sort())
+    const refused = await h.publish({ ...texts, unknown: 1 })
     expect(refused.status).toBe(400)
     expect((await refused.json()).error.code).toBe('INVALID_BODY')
+    expect((await putTemplate(templated.template, doc.components.schemas.TemplateBody.examples[0])).status).toBe(201)
+    const rendered = await h.publish(templated)
+    expect(rendered.status).toBe(201)
+    const answer = await rendered.json()
+    expect(Object.keys(answer).sort()).toEqual(Object.keys(published.properties).sort())
+    expect(answer.template).toBe(templated.template)
+    for (const both of [{ ...texts, template: templated.template }, { ...texts, params: {} }])
+      expect((await (await h.publish(both)).json()).error.code).toBe('INVALID_BODY')
+  })
+})
+
+describe('the template catalogue as documented', () => {
+  const schema = (name: string): Json => doc.components.schemas[name]
+  const props = (json: Json) => Object.keys(json.properties).sort()
+
+  test('PUT, GET, the list and the coverage answer exactly the documented fields', async () => {
+    const example = schema('TemplateBody').examples[0]
+    const created = await putTemplate('catalogue.doc', example)
+    expect(created.status).toBe(201)
+    expect(Object.keys(await created.json()).sort()).toEqual(props(schema('TemplateSaved')))
+    const same = await putTemplate('catalogue.doc', example)
+    expect(same.status).toBe(200)
+    expect((await same.json()).version).toBe(1)
+    const template = await (await fetch(`${h.url}/templates/catalogue.doc`)).json()
+    expect(Object.keys(template).sort()).toEqual(props(schema('Template')))
+    expect(Object.keys(template.arguments).every((name) => schema('TemplateArguments').additionalProperties.enum.includes(template.arguments[name]))).toBe(true)
+    const page = await (await fetch(`${h.url}/templates?limit=1`)).json()
+    expect(Object.keys(page).sort()).toEqual(props(schema('TemplatePage')))
+    expect(Object.keys(page.templates[0]).sort()).toEqual(props(schema('TemplateSummary')))
+    const coverage = await (await fetch(`${h.url}/templates/coverage?after=catalogue&limit=1`)).json()
+    expect(Object.keys(coverage).sort()).toEqual(props(schema('Coverage')))
+    expect(Object.keys(coverage.templates[0]).sort()).toEqual(props(schema('Coverage').properties.templates.items))
+    const params = (path: string) => doc.paths[path].get.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
+    expect(params('/templates')).toEqual(['query:after', 'query:limit'])
+    expect(params('/templates/coverage')).toEqual(['query:after', 'query:limit'])
+    expect(params('/templates/{key}')).toEqual(['path:key'])
+  })
+
+  test("the codes the catalogue's routes answer with are listed under them", async () => {
+    const codeOf = async (res: Promise<Response>) => (await (await res).json()).error.code
+    const listed = (method: string, path: string, status: number): string[] =>
+      doc.paths[path][method].responses[status].content['application/json'].schema.allOf[1].properties.error.properties.code.enum
+    expect(listed('get', '/templates/{key}', 404)).toContain(await codeOf(fetch(`${h.url}/templates/no.such.key`)))
+    expect(listed('put', '/templates/{key}', 400)).toContain(await codeOf(putTemplate('bad%20key', { messages: { en: 'x' } })))
+    expect(listed('put', '/templates/{key}', 400)).toContain(await codeOf(putTemplate('broken', { messages: { en: '{n, plural, one {#}}' } })))
+    expect(listed('put', '/templates/{key}', 409)).toContain(await codeOf(putTemplate('catalogue.doc', { messages: { en: '{other}' } })))
+    expect(listed('get', '/templates', 400)).toContain(await codeOf(fetch(`${h.url}/templates?limit=0`)))
+    expect(listed('post', '/alarms', 400)).toContain(await codeOf(h.publish({ userId: 'u', template: 'no.such.key' })))
+    expect(listed('post', '/alarms', 400)).toContain(await codeOf(h.publish({ userId: 'u', template: 'catalogue.doc', params: { seats: 'three' } })))
   })
 })
 

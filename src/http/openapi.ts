@@ -12,6 +12,7 @@ import { C, CODES, RENDER_ERRORS, type Code } from '../errors'
 import { MARKS, STATUSES, type Mark } from '../store/inbox'
 import { SUPERSEDED } from '../stream/render'
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_MARK_IDS } from './inbox-input'
+import { MAX_ALARM_LOCALES, MAX_DESCRIPTION, MAX_MESSAGE, MAX_PAGE, MAX_TEMPLATE_KEY, TEMPLATE_KEY } from './input'
 
 type Json = Record<string, unknown>
 
@@ -106,6 +107,9 @@ const STREAM_HEADERS = {
   'Cache-Control': { schema: { type: 'string', const: 'private, no-cache, no-store, no-transform, must-revalidate, max-age=0' } },
   'X-Accel-Buffering': { schema: { type: 'string', const: 'no' } },
 }
+
+/** A publish key, as for POST /alarms; open while publishing is (no HERALD_PUBLISH_KEYS). */
+const PUBLISHER = [{ publishKey: [] }, {}]
 
 /** The inbox and presence: the user's own token (as for the stream), or a publish key (a server acting for its users). */
 const USER = [{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, { publishKey: [] }, {}]
@@ -211,16 +215,89 @@ export const OPERATIONS: Record<string, Operation> = {
     errors: [C.INVALID_USER_ID, C.INVALID_QUERY, C.UNAUTHORIZED, C.FORBIDDEN, C.UNAVAILABLE],
   },
   'POST /alarms': {
-    summary: 'Publish an alarm with its texts',
-    description: 'Stores one alarm and wakes its user\'s streams. With a `key`, the same key again for the same user returns the first alarm (200) and stores nothing. In every error case nothing is stored.',
+    summary: 'Publish an alarm: its texts, or a template and its params',
+    description:
+      "Stores one alarm and wakes its user's streams. Exactly one of `messages` (the texts) or `template` with its `params` (rendered when read, in the reader's language " +
+      'and time zone; the answer\'s `locales` are the template\'s, and it carries `template`). With a `key`, the same key again for the same user returns the first alarm ' +
+      '(200) and stores nothing; with a different alarm it is 409. In every error case nothing is stored.',
     tags: ['alarms'],
-    security: [{ publishKey: [] }, {}],
+    security: PUBLISHER,
     requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishBody' } } } },
     responses: {
       201: { description: 'Stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedAlarm' } } } },
       200: { description: 'The `key` was used before with this same alarm: the first one, nothing stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedAlarm' } } } },
     },
-    errors: [C.INVALID_BODY, C.INVALID_JSON, C.INVALID_LOCALE, C.INVALID_USER_ID, C.TOO_MANY_LOCALES, C.UNAUTHORIZED, C.IDEMPOTENCY_CONFLICT, C.PAYLOAD_TOO_LARGE, C.UNSUPPORTED_MEDIA_TYPE, C.RATE_LIMITED, C.USER_BUSY, C.UNAVAILABLE],
+    errors: [
+      C.INVALID_BODY,
+      C.INVALID_JSON,
+      C.INVALID_LOCALE,
+      C.INVALID_USER_ID,
+      C.TOO_MANY_LOCALES,
+      C.UNKNOWN_TEMPLATE,
+      C.INVALID_PARAMS,
+      C.UNAUTHORIZED,
+      C.IDEMPOTENCY_CONFLICT,
+      C.REQUEST_TIMEOUT,
+      C.PAYLOAD_TOO_LARGE,
+      C.UNSUPPORTED_MEDIA_TYPE,
+      C.RATE_LIMITED,
+      C.USER_BUSY,
+      C.UNAVAILABLE,
+    ],
+  },
+  'PUT /templates/:key': {
+    summary: 'Create or replace a template: an ICU MessageFormat text per language',
+    description:
+      'Replaces every text of the key: a language left out is gone. 201 when the key is new; 200 when it changed (`version` + 1) or is the same again (the same ' +
+      '`version`: a deploy step can PUT every key every time). Each text is ICU MessageFormat (formatjs): `{name}`, `{n, number}`, `{n, plural, …}`, ' +
+      '`{n, selectordinal, …}`, `{x, select, …}`, `{at, date, …}`, `{at, time, …}` and skeletons; every plural and select needs `other`; tags are text (`ignoreTag`). ' +
+      'Every locale uses the same argument names with types that fit, and once created a key\'s arguments are fixed (409 TEMPLATE_ARGUMENTS_CHANGED: make a new key). ' +
+      'A plural without a category its locale\'s CLDR rules use is a warning, not an error. Limits: texts 1–4,000 characters, plural/select nested at most 5 deep, ' +
+      '50 arguments of at most 100 characters, 100 languages, a description of 1,000 characters. Its languages become languages streams negotiate to.',
+    tags: ['templates'],
+    security: PUBLISHER,
+    requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/TemplateBody' } } } },
+    responses: {
+      201: { description: 'Created (version 1).', content: { 'application/json': { schema: { $ref: '#/components/schemas/TemplateSaved' } } } },
+      200: { description: 'Changed (`version` + 1), or the same again (`version` unchanged).', content: { 'application/json': { schema: { $ref: '#/components/schemas/TemplateSaved' } } } },
+    },
+    errors: [
+      C.INVALID_TEMPLATE_KEY,
+      C.INVALID_BODY,
+      C.INVALID_JSON,
+      C.INVALID_LOCALE,
+      C.TOO_MANY_LOCALES,
+      C.INVALID_TEMPLATE,
+      C.UNAUTHORIZED,
+      C.TEMPLATE_ARGUMENTS_CHANGED,
+      C.REQUEST_TIMEOUT,
+      C.PAYLOAD_TOO_LARGE,
+      C.UNSUPPORTED_MEDIA_TYPE,
+      C.RATE_LIMITED,
+      C.UNAVAILABLE,
+    ],
+  },
+  'GET /templates/:key': {
+    summary: 'A template: its current texts, version, arguments and warnings',
+    tags: ['templates'],
+    security: PUBLISHER,
+    responses: { 200: { description: 'The template.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Template' } } } } },
+    errors: [C.INVALID_TEMPLATE_KEY, C.UNAUTHORIZED, C.TEMPLATE_NOT_FOUND, C.RATE_LIMITED, C.UNAVAILABLE],
+  },
+  'GET /templates': {
+    summary: 'A page of templates in key order, without their texts',
+    tags: ['templates'],
+    security: PUBLISHER,
+    responses: { 200: { description: 'The page; `next` is the `after` of the next one.', content: { 'application/json': { schema: { $ref: '#/components/schemas/TemplatePage' } } } } },
+    errors: [C.INVALID_QUERY, C.UNAUTHORIZED, C.RATE_LIMITED, C.UNAVAILABLE],
+  },
+  'GET /templates/coverage': {
+    summary: 'For each template, the languages Herald knows that it has no text for: what translators need',
+    description: 'A page of keys in order, as GET /templates. `locales` is the languages Herald knows (the list streams negotiate to); each key\'s `missing` is those it lacks.',
+    tags: ['templates'],
+    security: PUBLISHER,
+    responses: { 200: { description: 'The page; `next` is the `after` of the next one.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Coverage' } } } } },
+    errors: [C.INVALID_QUERY, C.UNAUTHORIZED, C.RATE_LIMITED, C.UNAVAILABLE],
   },
   'GET /health': {
     summary: 'Is PostgreSQL answering, and what carries the signals',
@@ -302,6 +379,22 @@ const STREAM_INPUT = {
   }),
 }
 
+const KEY_PARAMS = t.Object({
+  key: t.String({
+    pattern: TEMPLATE_KEY.source,
+    minLength: 1,
+    maxLength: MAX_TEMPLATE_KEY,
+    description: 'A template key: 1–200 of A-Z a-z 0-9 . _ -. `coverage` is reserved: it names GET /templates/coverage (a PUT there is 405).',
+    examples: ['reservation.confirmed'],
+  }),
+})
+
+/** `?after=&limit=` of a list of templates (input.ts parsePage). */
+const PAGE = t.Object({
+  after: t.Optional(t.String({ pattern: TEMPLATE_KEY.source, description: 'The `next` of the previous page: the keys after it.' })),
+  limit: t.Optional(t.Unsafe<number>({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 })),
+})
+
 /** Documentation-only schemas the generator turns into parameters (never validated against). */
 const REFERENCES = {
   '/connection/:userId': { get: STREAM_INPUT, head: STREAM_INPUT },
@@ -324,6 +417,9 @@ const REFERENCES = {
   },
   ...Object.fromEntries(MARKS.map((kind) => [`/users/:userId/alarms/${kind}`, { post: { params: USER_PARAMS, query: t.Object({ token: TOKEN }) } }])),
   '/users/:userId/presence': { get: { params: USER_PARAMS, query: t.Object({ token: TOKEN }) } },
+  '/templates/:key': { get: { params: KEY_PARAMS }, put: { params: KEY_PARAMS } },
+  '/templates': { get: { query: PAGE } },
+  '/templates/coverage': { get: { query: PAGE } },
   '/client.js': { get: { headers: t.Object({ 'if-none-match': t.Optional(t.String()) }) } },
 }
 
@@ -453,6 +549,25 @@ const ALARM: Record<string, Json> = {
 }
 const ALARM_REQUIRED = ['id', 'seq', 'locale', 'message', 'data', 'createdAt']
 
+/** Locale → text, as a publish and a template carry them (input.ts parseMessages). */
+const TEXTS = {
+  type: 'object',
+  minProperties: 1,
+  maxProperties: MAX_ALARM_LOCALES,
+  propertyNames: LOCALE,
+  additionalProperties: { type: 'string', minLength: 1, maxLength: MAX_MESSAGE },
+}
+
+const TEMPLATE_SUMMARY: Record<string, Json> = {
+  key: { type: 'string' },
+  version: { type: 'integer', minimum: 1 },
+  locales: { type: 'array', items: LOCALE },
+  arguments: { $ref: '#/components/schemas/TemplateArguments' },
+  description: { type: ['string', 'null'] },
+  createdAt: { type: 'string', format: 'date-time' },
+  updatedAt: { type: 'string', format: 'date-time' },
+}
+
 const SCHEMAS: Record<string, Json> = {
   Error: {
     type: 'object',
@@ -468,20 +583,98 @@ const SCHEMAS: Record<string, Json> = {
     ...object(
       {
         userId: { type: 'string', minLength: 1, maxLength: 200 },
-        messages: { type: 'object', minProperties: 1, maxProperties: 100, propertyNames: LOCALE, additionalProperties: { type: 'string', minLength: 1, maxLength: 4000 }, description: 'Locale → text; keys are canonicalized (`en-us` → `en-US`).' },
-        data: { type: 'object', description: 'Any JSON object, at most 32 levels deep; default {}.' },
+        messages: { ...TEXTS, description: 'Locale → text; keys are canonicalized (`en-us` → `en-US`).' },
+        template: { type: 'string', pattern: TEMPLATE_KEY.source, description: 'Instead of `messages`: a template key (PUT /templates/:key).' },
+        params: {
+          type: 'object',
+          description:
+            "With `template`: a value for each of its `arguments` and nothing else (default {}): a string, a number, or a date (an ISO 8601 date-time with `Z` or an offset, or epoch milliseconds). " +
+            'Numbers a double cannot hold exactly are refused: send them as strings.',
+        },
+        data: { type: 'object', description: 'Any JSON object, at most 32 levels deep; default {}. Numbers a double cannot hold exactly are refused: send them as strings.' },
         key: { type: 'string', minLength: 1, maxLength: 200, description: 'Idempotency key, per user.' },
       },
-      ['userId', 'messages'],
+      ['userId'],
     ),
-    examples: [{ userId: 'tiaz', messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.' }, data: { reservationId: 17 }, key: 'reservation-17' }],
+    // Exactly one of the two; `params` only with a template.
+    oneOf: [
+      { title: 'texts', required: ['messages'], not: { required: ['params'] } },
+      { title: 'template', required: ['template'] },
+    ],
+    examples: [
+      { userId: 'tiaz', messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.' }, data: { reservationId: 17 }, key: 'reservation-17' },
+      { userId: 'tiaz', template: 'reservation.confirmed', params: { seats: 3, at: '2026-12-12T10:30:00Z' }, data: { reservationId: 17 } },
+    ],
   },
-  PublishedAlarm: object({
-    id: { type: 'integer' },
-    userId: { type: 'string' },
-    seq: { type: 'integer', description: "The alarm's place in its user's order: the stream's event id." },
+  PublishedAlarm: object(
+    {
+      id: { type: 'integer' },
+      userId: { type: 'string' },
+      seq: { type: 'integer', description: "The alarm's place in its user's order: the stream's event id." },
+      locales: { type: 'array', items: LOCALE, description: "The alarm's languages: its texts', or its template's." },
+      createdAt: { type: 'string', format: 'date-time' },
+      template: { type: 'string', description: 'A template alarm: its template key.' },
+    },
+    ['id', 'userId', 'seq', 'locales', 'createdAt'],
+  ),
+  TemplateBody: {
+    ...object(
+      {
+        messages: { ...TEXTS, description: 'Locale → ICU MessageFormat text; keys are canonicalized and checked as a publish\'s. Every text of the key is replaced.' },
+        description: { type: ['string', 'null'], maxLength: MAX_DESCRIPTION, description: 'For people: what the notification is.' },
+      },
+      ['messages'],
+    ),
+    examples: [
+      {
+        description: 'the seed’s reservation, with seats and a time',
+        messages: {
+          en: '{seats, plural, one {# seat} other {# seats}} reserved for {at, date, medium}, {at, time, short}',
+          ko: '{at, date, medium} {at, time, short}에 {seats}석이 예약되었습니다',
+          ru: '{seats, plural, one {Забронировано # место} few {Забронировано # места} many {Забронировано # мест} other {Забронировано # места}} на {at, date, medium}, {at, time, short}',
+        },
+      },
+    ],
+  },
+  TemplateArguments: {
+    type: 'object',
+    additionalProperties: { type: 'string', enum: ['string', 'number', 'date'] },
+    description: 'Argument → the type a publish must give it. Fixed once the key is created.',
+    examples: [{ at: 'date', seats: 'number' }],
+  },
+  TemplateWarning: {
+    ...object({ locale: LOCALE, argument: { type: 'string' }, missing: { type: 'array', items: { type: 'string' } }, message: { type: 'string' } }),
+    description: 'A plural that lacks categories its locale\'s CLDR rules use (`missing`): those counts show `other`.',
+  },
+  TemplateSaved: object({
+    key: { type: 'string' },
+    version: { type: 'integer', minimum: 1, description: '+1 on every change; the same when nothing changed.' },
     locales: { type: 'array', items: LOCALE },
-    createdAt: { type: 'string', format: 'date-time' },
+    arguments: { $ref: '#/components/schemas/TemplateArguments' },
+    warnings: { type: 'array', items: { $ref: '#/components/schemas/TemplateWarning' } },
+  }),
+  TemplateSummary: object(TEMPLATE_SUMMARY),
+  Template: object({
+    ...TEMPLATE_SUMMARY,
+    messages: { type: 'object', additionalProperties: { type: 'string' }, description: 'Locale → ICU MessageFormat text.' },
+    warnings: { type: 'array', items: { $ref: '#/components/schemas/TemplateWarning' } },
+  }),
+  TemplatePage: object({
+    templates: { type: 'array', items: { $ref: '#/components/schemas/TemplateSummary' }, maxItems: MAX_PAGE },
+    next: { type: ['string', 'null'], description: 'The `after` of the next page; null at the end.' },
+  }),
+  Coverage: object({
+    locales: { type: 'array', items: LOCALE, description: 'The languages Herald knows: the list streams negotiate to.' },
+    templates: {
+      type: 'array',
+      maxItems: MAX_PAGE,
+      items: object({
+        key: { type: 'string' },
+        locales: { type: 'array', items: LOCALE, description: 'The languages it has a text for.' },
+        missing: { type: 'array', items: LOCALE, description: 'The languages Herald knows that it has no text for.' },
+      }),
+    },
+    next: { type: ['string', 'null'], description: 'The `after` of the next page; null at the end.' },
   }),
   AlarmEvent: object(ALARM, ALARM_REQUIRED),
   HistoryItem: object(

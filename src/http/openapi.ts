@@ -63,26 +63,40 @@ export const SSE_EVENTS: Record<string, { description: string; data: Json; id?: 
   },
 }
 
-const ERROR_WHEN: Partial<Record<Code, string>> = {
+/** Why each code is answered, as the README's error table says it: every code has its line (the type holds them to CODES). */
+const ERROR_WHEN: Record<Code, string> = {
   INVALID_LOCALE: '`lang`, or a `messages` key, is not a known BCP 47 language tag',
-  INVALID_USER_ID: '`userId` empty, over 200 characters, with control characters, or badly encoded',
+  INVALID_USER_ID: '`userId` empty, over 200 characters, with control characters, `.` or `..`, or badly encoded',
   INVALID_CURSOR: '`Last-Event-ID` or `since` is not a non-negative integer',
+  INVALID_DEVICE: '`device` (or `Herald-Device`) is not 1–64 of `A-Z a-z 0-9 . _ -`',
   INVALID_JSON: 'the body is not valid UTF-8 JSON',
-  INVALID_BODY: 'a field is missing, unknown, of the wrong type or out of range (the message names it)',
-  TOO_MANY_LOCALES: 'an alarm carries more than 100 languages, or learning its new ones would pass HERALD_MAX_LOCALES',
+  INVALID_BODY:
+    'a field is missing, unknown, of the wrong type or out of range (the message names it); also the body of a client that closed the connection before sending it all',
+  INVALID_QUERY: 'a query parameter is malformed or out of range, or (history, presence) one Herald does not know (the message names it)',
+  TOO_MANY_LOCALES: 'more than 100 languages in `messages`, or learning the new ones would pass HERALD_MAX_LOCALES',
+  INVALID_TEMPLATE:
+    'a template text is not valid ICU MessageFormat (the message names the locale and the line and column), is over a limit, cannot be formatted, or its locales disagree on the arguments',
+  INVALID_TEMPLATE_KEY: 'the `:key` is not 1–200 of `[A-Za-z0-9._-]`, or is not valid percent-encoded UTF-8',
+  UNKNOWN_TEMPLATE: 'the publish names a template that does not exist',
+  INVALID_PARAMS: "the publish's `params` miss an argument of the template, add one, or give one the wrong type (the message names it)",
+  INVALID_TIME_ZONE: '`tz` is not an IANA time zone name (`Asia/Seoul`, `UTC`; an offset such as `+09:00` is not one)',
   UNAUTHORIZED: 'no token or key, or an invalid, tampered or expired one (`WWW-Authenticate: Bearer`)',
-  FORBIDDEN: "a valid token whose `sub` is another user",
+  FORBIDDEN: 'a valid token whose `sub` is another user',
   NOT_FOUND: 'no such route (or this one is off)',
+  ALARM_NOT_FOUND: "the mark names an id that is not one of the user's alarms (the message names it); nothing was changed",
+  TEMPLATE_NOT_FOUND: 'no template has this key',
   METHOD_NOT_ALLOWED: 'the path exists with another method (`Allow` says which)',
+  REQUEST_TIMEOUT: 'the body did not arrive within 10 s (`Connection: close`)',
   IDEMPOTENCY_CONFLICT: 'the `key` was used for this user with a different alarm',
-  PAYLOAD_TOO_LARGE: 'the body is over 64 KiB',
+  TEMPLATE_ARGUMENTS_CHANGED: "the texts take other arguments (or types) than the key has: they are fixed once created (stored alarms hold params for them); make a new key",
+  PAYLOAD_TOO_LARGE: "the body is over the route's cap (64 KiB; a mark's 16 KiB), answered as soon as the cap is passed (`Connection: close`)",
   UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
-  RATE_LIMITED: 'too many reconnects or publishes (`Retry-After` says when to retry)',
+  RATE_LIMITED: 'a user reconnects, or a publisher publishes or uses the catalogue, faster than allowed (`Retry-After` says when to retry)',
   HEADERS_TOO_LARGE: 'request line and headers over 8 KiB',
   INTERNAL: 'a bug: logged on the server',
   TOO_MANY_STREAMS: 'this process holds HERALD_MAX_STREAMS streams (`Retry-After: 5`)',
-  USER_BUSY: "another transaction held the user's alarms for HERALD_LOCK_TIMEOUT_MS; nothing stored (`Retry-After: 1`)",
-  UNAVAILABLE: 'the database is unreachable, or Herald is shutting down; retry',
+  USER_BUSY: "another transaction held the user's alarms for HERALD_LOCK_TIMEOUT_MS; nothing was stored or changed (`Retry-After: 1`)",
+  UNAVAILABLE: 'the database is unreachable, or Herald is shutting down (a publish cut short is rolled back); retry',
   DATABASE_UNAVAILABLE: 'PostgreSQL does not answer',
 }
 
@@ -502,7 +516,7 @@ function errorResponse(codes: Code[], { body = true }: { body?: boolean } = {}):
   // Answered before the body was read to its end (errors.ts UNREAD_BODY): the connection goes with it.
   const close = codes.some((code) => code === C.PAYLOAD_TOO_LARGE || code === C.REQUEST_TIMEOUT)
   return {
-    description: codes.map((code) => `${code}: ${ERROR_WHEN[code] ?? code}`).join('; '),
+    description: codes.map((code) => `${code}: ${ERROR_WHEN[code]}`).join('; '),
     ...((retry || auth || close) && {
       headers: {
         ...(retry && { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } }),

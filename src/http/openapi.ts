@@ -4,7 +4,9 @@
 // the document only: Herald checks its input itself (input.ts), with its own error codes, so no
 // route validates with them. What Herald parses itself (the bodies, read by readJson) and what
 // Elysia cannot know (responses, error codes, the event stream, security) is written here by hand,
-// per route. A route Herald serves without an entry here is a gap the test finds.
+// per route. A route Herald serves without an entry here is a gap the test finds. The routes
+// not-allowed.ts adds for the methods a path lacks answer 405 and are no operations: the caller
+// says which they are (isRefusal), and the document leaves them out.
 import { toOpenAPISchema } from '@elysiajs/openapi'
 import { t, type AnyElysia } from 'elysia'
 import { DEVICE } from '../devices'

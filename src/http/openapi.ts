@@ -23,7 +23,7 @@ export const SSE_EVENTS: Record<string, { description: string; data: Json; id?: 
   ready: {
     description:
       'Sent once the stream is registered and positioned: every entry of the log committed after it reaches this stream. `since` is the seq it starts after; ' +
-      '`device` says which device it is for (null: the unnamed one); `badge` is the user\'s now.',
+      "`device` says which device it is for (null: the unnamed one); `badge` is the user's now.",
     data: object({
       userId: { type: 'string' },
       device: { type: ['string', 'null'], pattern: DEVICE.source, description: "The stream's device; null for the user's unnamed device." },
@@ -43,7 +43,7 @@ export const SSE_EVENTS: Record<string, { description: string; data: Json; id?: 
   state: {
     description:
       "A change of read / seen / archived state in the user's log (a mark through the API, or a direct writer's UPDATE). It shares the alarms' sequence: " +
-      'the event\'s `id` is its `seq`, so `Last-Event-ID` resumes both.',
+      "the event's `id` is its `seq`, so `Last-Event-ID` resumes both.",
     data: { $ref: '#/components/schemas/StateEvent' },
     id: true,
   },
@@ -143,7 +143,7 @@ function markOperation(kind: Mark): Operation {
     summary: MARK_SUMMARY[kind],
     description:
       'Exactly one of `ids` (these alarms, each the user\'s), `upTo` (every alarm with seq ≤ upTo: "mark all" that leaves an alarm committing at the same moment as it was) ' +
-      'or `all: true`. All or nothing: an id that is not one of the user\'s alarms is 404 ALARM_NOT_FOUND naming it, and nothing is changed. ' +
+      "or `all: true`. All or nothing: an id that is not one of the user's alarms is 404 ALARM_NOT_FOUND naming it, and nothing is changed. " +
       'Marking what is already in that state changes nothing and sends nothing; a mark that changed something is a `state` event in every open stream of the user, ' +
       'on every instance, followed by `badge`. The body is at most 16 KiB.',
     tags: ['inbox'],
@@ -174,7 +174,7 @@ export const OPERATIONS: Record<string, Operation> = {
   'GET /connection/:userId': {
     summary: "Subscribe to a user's alarms (Server-Sent Events)",
     description:
-      'Opens the stream: `retry:` and a `: herald` comment at once, then `ready`, then every entry of the user\'s log after `since`: alarms in the negotiated language ' +
+      "Opens the stream: `retry:` and a `: herald` comment at once, then `ready`, then every entry of the user's log after `since`: alarms in the negotiated language " +
       '(template alarms rendered in `tz`) and changes of state (`state`), each batch that moved the badge followed by `badge`; heartbeat comments (`: heartbeat`) while idle. ' +
       'A newer stream of the same user and device, or a device opened past HERALD_MAX_DEVICES, ends this one with `superseded`; an expiring token with `expired`; ' +
       'shutdown with a `retry:` between 1 and 5 s and a `: shutting down` comment. ' +
@@ -191,7 +191,7 @@ export const OPERATIONS: Record<string, Operation> = {
     errors: [...STREAM_CHECKS, C.RATE_LIMITED, C.TOO_MANY_STREAMS, C.UNAVAILABLE],
   },
   'HEAD /connection/:userId': {
-    summary: 'Check a subscription without opening it: the stream\'s status and headers, no body',
+    summary: "Check a subscription without opening it: the stream's status and headers, no body",
     description:
       'Answers what GET would (the same checks of the path, `lang`, `Last-Event-ID` / `since`, `device` / `Herald-Device` and `tz`, the same token, the same status ' +
       'and headers) with no body, and does nothing else: it opens no stream, so it supersedes none, and takes neither a stream slot nor a reconnect token ' +
@@ -206,7 +206,7 @@ export const OPERATIONS: Record<string, Operation> = {
   'GET /users/:userId/alarms': {
     summary: "A page of the user's alarms, newest first, with their state and the badge",
     description:
-      'History, in the request\'s language (`lang`, else Accept-Language) with the same per-alarm fallback as the stream, template alarms rendered in `tz`. ' +
+      "History, in the request's language (`lang`, else Accept-Language) with the same per-alarm fallback as the stream, template alarms rendered in `tz`. " +
       '`next` is the seq to pass as `before` for the next page, or null on the last one; the page and the badge are read in one snapshot. ' +
       'Another parameter, or a bad value, is 400 INVALID_QUERY naming it (`lang`: INVALID_LOCALE, `tz`: INVALID_TIME_ZONE).',
     tags: ['inbox'],
@@ -234,7 +234,7 @@ export const OPERATIONS: Record<string, Operation> = {
     summary: 'Publish an alarm: its texts, or a template and its params',
     description:
       "Stores one alarm and wakes its user's streams. Exactly one of `messages` (the texts) or `template` with its `params` (rendered when read, in the reader's language " +
-      'and time zone; the answer\'s `locales` are the template\'s, and it carries `template`). With a `key`, the same key again for the same user returns the first alarm ' +
+      "and time zone; the answer's `locales` are the template's, and it carries `template`). With a `key`, the same key again for the same user returns the first alarm " +
       '(200) and stores nothing; with a different alarm it is 409. In every error case nothing is stored.',
     tags: ['alarms'],
     security: PUBLISHER,
@@ -267,8 +267,8 @@ export const OPERATIONS: Record<string, Operation> = {
       'Replaces every text of the key: a language left out is gone. 201 when the key is new; 200 when it changed (`version` + 1) or is the same again (the same ' +
       '`version`: a deploy step can PUT every key every time). Each text is ICU MessageFormat (formatjs): `{name}`, `{n, number}`, `{n, plural, …}`, ' +
       '`{n, selectordinal, …}`, `{x, select, …}`, `{at, date, …}`, `{at, time, …}` and skeletons; every plural and select needs `other`; tags are text (`ignoreTag`). ' +
-      'Every locale uses the same argument names with types that fit, and once created a key\'s arguments are fixed (409 TEMPLATE_ARGUMENTS_CHANGED: make a new key). ' +
-      'A plural without a category its locale\'s CLDR rules use is a warning, not an error. Limits: texts 1–4,000 characters, plural/select nested at most 5 deep, ' +
+      "Every locale uses the same argument names with types that fit, and once created a key's arguments are fixed (409 TEMPLATE_ARGUMENTS_CHANGED: make a new key). " +
+      "A plural without a category its locale's CLDR rules use is a warning, not an error. Limits: texts 1–4,000 characters, plural/select nested at most 5 deep, " +
       '50 arguments of at most 100 characters, 100 languages, a description of 1,000 characters. Its languages become languages streams negotiate to.',
     tags: ['templates'],
     security: PUBLISHER,
@@ -309,7 +309,7 @@ export const OPERATIONS: Record<string, Operation> = {
   },
   'GET /templates/coverage': {
     summary: 'For each template, the languages Herald knows that it has no text for: what translators need',
-    description: 'A page of keys in order, as GET /templates. `locales` is the languages Herald knows (the list streams negotiate to); each key\'s `missing` is those it lacks.',
+    description: "A page of keys in order, as GET /templates. `locales` is the languages Herald knows (the list streams negotiate to); each key's `missing` is those it lacks.",
     tags: ['templates'],
     security: PUBLISHER,
     responses: { 200: { description: 'The page; `next` is the `after` of the next one.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Coverage' } } } } },
@@ -333,7 +333,7 @@ export const OPERATIONS: Record<string, Operation> = {
   },
   'GET /metrics': {
     summary: 'Prometheus metrics',
-    description: 'Open in development; with HERALD_METRICS_TOKEN set, only with it as Bearer; in production without one, 401 unless HERALD_METRICS=public. In cluster mode, every worker\'s figures. Absent (404) with HERALD_METRICS=off.',
+    description: "Open in development; with HERALD_METRICS_TOKEN set, only with it as Bearer; in production without one, 401 unless HERALD_METRICS=public. In cluster mode, every worker's figures. Absent (404) with HERALD_METRICS=off.",
     tags: ['operations'],
     security: [{ metricsToken: [] }, {}],
     responses: { 200: TEXT('text/plain', "Prometheus' text format (version 0.0.4).") },
@@ -421,7 +421,7 @@ const REFERENCES = {
         status: t.Optional(
           t.UnionEnum([...STATUSES], { default: 'inbox', description: '`inbox`: not archived; `unread` and `unseen`: not archived either; `archived`; `all`.' }),
         ),
-        before: t.Optional(t.String({ pattern: '^\\d{1,15}$', description: 'A seq: the page before it (pass the last page\'s `next`).' })),
+        before: t.Optional(t.String({ pattern: '^\\d{1,15}$', description: "A seq: the page before it (pass the last page's `next`)." })),
         // A plain integer: Elysia's t.Integer would describe its own string coercion, which Herald does not do.
         limit: t.Optional(t.Unsafe<number>({ type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT })),
         lang: LANG,
@@ -636,7 +636,7 @@ const SCHEMAS: Record<string, Json> = {
   TemplateBody: {
     ...object(
       {
-        messages: { ...TEXTS, description: 'Locale → ICU MessageFormat text; keys are canonicalized and checked as a publish\'s. Every text of the key is replaced.' },
+        messages: { ...TEXTS, description: "Locale → ICU MessageFormat text; keys are canonicalized and checked as a publish's. Every text of the key is replaced." },
         description: { type: ['string', 'null'], maxLength: MAX_DESCRIPTION, description: 'For people: what the notification is.' },
       },
       ['messages'],
@@ -660,7 +660,7 @@ const SCHEMAS: Record<string, Json> = {
   },
   TemplateWarning: {
     ...object({ locale: LOCALE, argument: { type: 'string' }, missing: { type: 'array', items: { type: 'string' } }, message: { type: 'string' } }),
-    description: 'A plural that lacks categories its locale\'s CLDR rules use (`missing`): those counts show `other`.',
+    description: "A plural that lacks categories its locale's CLDR rules use (`missing`): those counts show `other`.",
   },
   TemplateSaved: object({
     key: { type: 'string' },
@@ -717,7 +717,7 @@ const SCHEMAS: Record<string, Json> = {
             minItems: 1,
             maxItems: MAX_MARK_IDS,
             items: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-            description: 'These alarms (ids, not seqs), each one of the user\'s.',
+            description: "These alarms (ids, not seqs), each one of the user's.",
           },
         }),
         title: 'ids',

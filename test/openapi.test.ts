@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { CODES } from '../src/errors'
 import { OPERATIONS, SSE_EVENTS } from '../src/http/openapi'
-import { nextAlarm, ready, testHerald, type TestHerald } from './helpers/herald'
+import { ready, testHerald, type Subscription, type TestHerald } from './helpers/herald'
 
 type Json = Record<string, any>
 
@@ -21,10 +21,17 @@ afterAll(async () => {
   await h[Symbol.asyncDispose]()
 })
 
-/** What Herald serves, read from Elysia's route table the way not-allowed.ts reads it. */
-function served(app: { routes: { method: string; path: string }[] }): string[] {
-  return app.routes
-    .filter(({ method }) => method !== 'HEAD' && method !== 'OPTIONS')
+function putTemplate(key: string, body: unknown): Promise<Response> {
+  return fetch(`${h.url}/templates/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+}
+
+/**
+ * What Herald serves: Elysia's route table without the 405s not-allowed.ts registered for the
+ * methods each path lacks (its HEAD and OPTIONS among them), as the document leaves them out.
+ */
+function served({ app, isRefusal }: TestHerald['herald']): string[] {
+  return (app.routes as { method: string; path: string }[])
+    .filter(({ method, path }) => !isRefusal(method, path))
     .map(({ method, path }) => `${method} ${path.replace(/:(\w+)/g, '{$1}')}`)
     .sort()
 }
@@ -50,9 +57,22 @@ describe('the document', () => {
   })
 
   test('has every route Herald serves, and nothing else', () => {
-    expect(documented(doc)).toEqual(served(h.herald.app as never))
+    expect(documented(doc)).toEqual(served(h.herald))
     expect(documented(doc)).toContain('GET /connection/{userId}')
     expect(documented(doc)).toContain('GET /metrics')
+    expect(documented(doc)).toContain('HEAD /connection/{userId}')
+  })
+
+  test("leaves out the 405s not-allowed.ts registers for the methods a path lacks, and they are 405s", async () => {
+    const refusals = (h.herald.app.routes as { method: string; path: string }[]).filter(({ method, path }) => h.herald.isRefusal(method, path))
+    expect(refusals.length).toBeGreaterThan(0)
+    expect(documented(doc)).not.toContain('PUT /connection/{userId}')
+    expect(documented(doc)).not.toContain('OPTIONS /alarms')
+    const put = await fetch(`${h.url}/connection/someone`, { method: 'PUT' })
+    expect(put.status).toBe(405)
+    expect(put.headers.get('allow')).toBe('GET')
+    expect(h.herald.isRefusal('PUT', '/connection/:userId')).toBe(true)
+    expect(h.herald.isRefusal('HEAD', '/connection/:userId')).toBe(false)
   })
 
   test('has no route without its written part: a summary, tags, responses; nothing written for a route that does not exist', () => {
@@ -61,14 +81,14 @@ describe('the document', () => {
       expect(op.tags.length).toBeGreaterThan(0)
       expect(Object.keys(op.responses).length).toBeGreaterThan(2)
     }
-    const routes = new Set(served(h.herald.app as never).map((route) => route.replace(/\{(\w+)\}/g, ':$1')))
+    const routes = new Set(served(h.herald).map((route) => route.replace(/\{(\w+)\}/g, ':$1')))
     expect(Object.keys(OPERATIONS).filter((key) => !routes.has(key))).toEqual([])
   })
 
   test('a route that is off is not in it: with HERALD_METRICS=off there is no /metrics', async () => {
     await using off = await testHerald('openapi_off', { metricsMode: 'off' })
     const document = await (await fetch(`${off.url}/openapi.json`)).json()
-    expect(documented(document)).toEqual(served(off.herald.app as never))
+    expect(documented(document)).toEqual(served(off.herald))
     expect(documented(document)).not.toContain('GET /metrics')
   })
 
@@ -87,50 +107,249 @@ describe('the document', () => {
     expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(CODES).sort())
   })
 
-  test("the stream's parameters: userId, lang, since, token, Last-Event-ID, Accept-Language; its security", () => {
-    const op = doc.paths['/connection/{userId}'].get
-    const params = op.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
-    expect(params).toEqual(['header:accept-language', 'header:last-event-id', 'path:userId', 'query:lang', 'query:since', 'query:token'])
-    expect(op.security).toEqual([{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, {}])
-    expect(Object.keys(op.responses['200'].content)).toEqual(['text/event-stream'])
+  test("the stream's parameters: userId, lang, since, device, tz, token, Last-Event-ID, Accept-Language, Herald-Device; its security; HEAD's the same, with no body", () => {
+    const get = doc.paths['/connection/{userId}'].get
+    const head = doc.paths['/connection/{userId}'].head
+    for (const op of [get, head]) {
+      const params = op.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
+      expect(params).toEqual([
+        'header:accept-language',
+        'header:herald-device',
+        'header:last-event-id',
+        'path:userId',
+        'query:device',
+        'query:lang',
+        'query:since',
+        'query:token',
+        'query:tz',
+      ])
+      expect(op.security).toEqual([{ subscriberToken: [] }, { tokenQuery: [] }, { tokenCookie: [] }, {}])
+    }
+    expect(Object.keys(get.responses['200'].content)).toEqual(['text/event-stream'])
+    expect(head.responses['200'].headers).toEqual(get.responses['200'].headers)
+    for (const response of Object.values(head.responses as Json)) expect(response.content).toBeUndefined()
+    // HEAD takes no stream slot and no reconnect token: it cannot be refused for either.
+    expect(Object.keys(head.responses).sort()).toEqual(['200', '400', '401', '403', '431', '500'])
   })
 
-  test('the publish body Herald parses itself is described, and it is what Herald accepts', async () => {
+  test('HEAD answers what GET would, refusing the same input, with no body', async () => {
+    const ok = await fetch(`${h.url}/connection/head-user?lang=ko&device=phone&tz=Asia/Seoul`, { method: 'HEAD' })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    for (const [query, code] of [['device=%20', 'INVALID_DEVICE'], ['tz=%2B09:00', 'INVALID_TIME_ZONE']]) {
+      const [head, get] = await Promise.all(['HEAD', 'GET'].map((method) => fetch(`${h.url}/connection/head-user?${query}`, { method })))
+      expect([head!.status, get!.status]).toEqual([400, 400])
+      expect((await get!.json()).error.code).toBe(code)
+      expect(doc.paths['/connection/{userId}'].head.responses['400'].description).toContain(code)
+    }
+  })
+
+  test('the publish body Herald parses itself is described, and it is what Herald accepts: texts, or a template and its params', async () => {
     const body = doc.paths['/alarms'].post.requestBody.content['application/json'].schema
     const schema = doc.components.schemas[body.$ref.split('/').at(-1)]
-    expect(Object.keys(schema.properties).sort()).toEqual(['data', 'key', 'messages', 'userId'])
-    expect(schema.required).toEqual(['userId', 'messages'])
-    // The schema's own example is a valid publish; a field it does not list is refused.
-    expect((await h.publish(schema.examples[0])).status).toBe(201)
-    const refused = await h.publish({ ...schema.examples[0], unknown: 1 })
+    expect(Object.keys(schema.properties).sort()).toEqual(['data', 'key', 'messages', 'params', 'template', 'userId'])
+    expect(schema.required).toEqual(['userId'])
+    expect(schema.oneOf.map((alternative: Json) => alternative.required)).toEqual([['messages'], ['template']])
+    const published = doc.components.schemas.PublishedAlarm
+    // The schema's own examples are valid publishes (the template one once its template exists); a field it does not list is refused.
+    const [texts, templated] = schema.examples
+    const stored = await h.publish(texts)
+    expect(stored.status).toBe(201)
+    expect(Object.keys(await stored.json()).sort()).toEqual([...published.required].sort())
+    const refused = await h.publish({ ...texts, unknown: 1 })
     expect(refused.status).toBe(400)
     expect((await refused.json()).error.code).toBe('INVALID_BODY')
+    expect((await putTemplate(templated.template, doc.components.schemas.TemplateBody.examples[0])).status).toBe(201)
+    const rendered = await h.publish(templated)
+    expect(rendered.status).toBe(201)
+    const answer = await rendered.json()
+    expect(Object.keys(answer).sort()).toEqual(Object.keys(published.properties).sort())
+    expect(answer.template).toBe(templated.template)
+    for (const both of [{ ...texts, template: templated.template }, { ...texts, params: {} }])
+      expect((await (await h.publish(both)).json()).error.code).toBe('INVALID_BODY')
+  })
+})
+
+describe('the template catalogue as documented', () => {
+  const schema = (name: string): Json => doc.components.schemas[name]
+  const props = (json: Json) => Object.keys(json.properties).sort()
+
+  test('PUT, GET, the list and the coverage answer exactly the documented fields', async () => {
+    const example = schema('TemplateBody').examples[0]
+    const created = await putTemplate('catalogue.doc', example)
+    expect(created.status).toBe(201)
+    expect(Object.keys(await created.json()).sort()).toEqual(props(schema('TemplateSaved')))
+    const same = await putTemplate('catalogue.doc', example)
+    expect(same.status).toBe(200)
+    expect((await same.json()).version).toBe(1)
+    const template = await (await fetch(`${h.url}/templates/catalogue.doc`)).json()
+    expect(Object.keys(template).sort()).toEqual(props(schema('Template')))
+    expect(Object.keys(template.arguments).every((name) => schema('TemplateArguments').additionalProperties.enum.includes(template.arguments[name]))).toBe(true)
+    const page = await (await fetch(`${h.url}/templates?limit=1`)).json()
+    expect(Object.keys(page).sort()).toEqual(props(schema('TemplatePage')))
+    expect(Object.keys(page.templates[0]).sort()).toEqual(props(schema('TemplateSummary')))
+    const coverage = await (await fetch(`${h.url}/templates/coverage?after=catalogue&limit=1`)).json()
+    expect(Object.keys(coverage).sort()).toEqual(props(schema('Coverage')))
+    expect(Object.keys(coverage.templates[0]).sort()).toEqual(props(schema('Coverage').properties.templates.items))
+    const params = (path: string) => doc.paths[path].get.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
+    expect(params('/templates')).toEqual(['query:after', 'query:limit'])
+    expect(params('/templates/coverage')).toEqual(['query:after', 'query:limit'])
+    expect(params('/templates/{key}')).toEqual(['path:key'])
+  })
+
+  test("the codes the catalogue's routes answer with are listed under them", async () => {
+    const codeOf = async (res: Promise<Response>) => (await (await res).json()).error.code
+    const listed = (method: string, path: string, status: number): string[] =>
+      doc.paths[path][method].responses[status].content['application/json'].schema.allOf[1].properties.error.properties.code.enum
+    expect(listed('get', '/templates/{key}', 404)).toContain(await codeOf(fetch(`${h.url}/templates/no.such.key`)))
+    expect(listed('put', '/templates/{key}', 400)).toContain(await codeOf(putTemplate('bad%20key', { messages: { en: 'x' } })))
+    expect(listed('put', '/templates/{key}', 400)).toContain(await codeOf(putTemplate('broken', { messages: { en: '{n, plural, one {#}}' } })))
+    expect(listed('put', '/templates/{key}', 409)).toContain(await codeOf(putTemplate('catalogue.doc', { messages: { en: '{other}' } })))
+    expect(listed('get', '/templates', 400)).toContain(await codeOf(fetch(`${h.url}/templates?limit=0`)))
+    expect(listed('post', '/alarms', 400)).toContain(await codeOf(h.publish({ userId: 'u', template: 'no.such.key' })))
+    expect(listed('post', '/alarms', 400)).toContain(await codeOf(h.publish({ userId: 'u', template: 'catalogue.doc', params: { seats: 'three' } })))
   })
 })
 
 describe('the event stream as documented', () => {
-  test('lists ready, alarm, superseded and expired, and a real stream sends exactly the documented fields', async () => {
-    const events = doc.components.schemas.StreamEvent.oneOf
-    expect(events.map((e: Json) => e.title)).toEqual(Object.keys(SSE_EVENTS))
-    expect(Object.keys(SSE_EVENTS)).toEqual(['ready', 'alarm', 'superseded', 'expired'])
-    const dataOf = (name: string) => {
-      const schema = events.find((e: Json) => e.title === name).properties.data.contentSchema
-      return schema.$ref ? doc.components.schemas[schema.$ref.split('/').at(-1)] : schema
-    }
+  const events = () => doc.components.schemas.StreamEvent.oneOf as Json[]
+  const resolve = (schema: Json): Json => (schema.$ref ? doc.components.schemas[schema.$ref.split('/').at(-1)] : schema)
+  const eventOf = (name: string) => events().find((e) => e.title === name)!
+  /** The shapes an event's data may take (a oneOf's alternatives, else one): the fields it must and may have. */
+  const shapesOf = (name: string) => {
+    const schema = resolve(eventOf(name).properties.data.contentSchema)
+    return ((schema.oneOf as Json[] | undefined) ?? [schema]).map(resolve).map((shape) => ({
+      required: [...(shape.required as string[])].sort(),
+      allowed: Object.keys(shape.properties).sort(),
+    }))
+  }
+  /** The event's fields are one documented shape's: every required one present, none undocumented. */
+  const expectDocumented = (name: string, data: Json) => {
+    const fields = Object.keys(data).sort()
+    const fits = shapesOf(name).some(({ required, allowed }) => required.every((f) => fields.includes(f)) && fields.every((f) => allowed.includes(f)))
+    expect({ name, fields, fits }).toEqual({ name, fields, fits: true })
+  }
+  /** The next event, which must be `name`; its data, and its id when it has one. */
+  const next = async (sub: Subscription, name: string) => {
+    const event = await sub.nextEvent()
+    expect(event?.event).toBe(name)
+    if (eventOf(name).properties.id) expect(event!.id).toMatch(new RegExp(eventOf(name).properties.id.pattern))
+    else expect(event!.id).toBeUndefined()
+    const data = JSON.parse(event!.data!)
+    expectDocumented(name, data)
+    return { ...event!, data }
+  }
+  const mark = (userId: string, kind: string, body: Json) =>
+    fetch(`${h.url}/users/${userId}/alarms/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  test('lists ready, alarm, state, badge, superseded and expired, and a real stream sends exactly the documented fields', async () => {
+    expect(events().map((e) => e.title)).toEqual(Object.keys(SSE_EVENTS))
+    expect(Object.keys(SSE_EVENTS)).toEqual(['ready', 'alarm', 'state', 'badge', 'superseded', 'expired'])
     const older = await h.subscribe('documented', { lang: 'ko' })
-    const readyData = await ready(older)
-    expect(Object.keys(readyData).sort()).toEqual(Object.keys(dataOf('ready').properties).sort())
+    const readyData = (await next(older, 'ready')).data
+    expect(Object.keys(readyData).sort()).toEqual(shapesOf('ready')[0]!.allowed)
+
+    // A text alarm carries the required fields alone; the badge follows it.
     await h.publish({ userId: 'documented', messages: { ko: '안녕' }, data: { n: 1 } })
-    const { eventId, ...alarm } = await nextAlarm(older)
-    expect(eventId).toMatch(new RegExp(events.find((e: Json) => e.title === 'alarm').properties.id.pattern))
-    expect(Object.keys(alarm).sort()).toEqual(Object.keys(dataOf('alarm').properties).sort())
+    const alarm = (await next(older, 'alarm')).data
+    expect(Object.keys(alarm).sort()).toEqual(shapesOf('alarm')[0]!.required)
+    expect((await next(older, 'badge')).data).toEqual({ unread: 1, unseen: 1 })
+
+    // A template alarm carries `template`; one whose stored params no longer fit, `renderError` too.
+    expect((await putTemplate('documented.hello', { messages: { ko: '{name}님 안녕하세요' } })).status).toBe(201)
+    await h.publish({ userId: 'documented', template: 'documented.hello', params: { name: '민아' } })
+    expect((await next(older, 'alarm')).data).toMatchObject({ message: '민아님 안녕하세요', template: 'documented.hello' })
+    await next(older, 'badge')
+    await h.db.sql`insert into alarms (user_id, template_key, params) values ('documented', 'documented.hello', '{}')`
+    const broken = (await next(older, 'alarm')).data
+    expect(Object.keys(broken).sort()).toEqual(shapesOf('alarm')[0]!.allowed)
+    expect(broken.renderError).toBe('INVALID_PARAMS')
+    await next(older, 'badge')
+
+    // A mark by ids, then one by upTo: a state event each (its id the seq), then the badge.
+    const read = await mark('documented', 'read', { ids: [alarm.id] })
+    expect(read.status).toBe(200)
+    expect(await read.json()).toEqual({ changed: 1, badge: { unread: 2, unseen: 3 } })
+    const byIds = await next(older, 'state')
+    expect(byIds.data).toEqual({ seq: Number(byIds.id), change: 'read', ids: [alarm.id] })
+    expect((await next(older, 'badge')).data).toEqual({ unread: 2, unseen: 3 })
+    expect((await mark('documented', 'unread', { upTo: alarm.seq })).status).toBe(200)
+    const upTo = await next(older, 'state')
+    expect(upTo.data).toEqual({ seq: Number(upTo.id), change: 'unread', upTo: alarm.seq })
+    expect((await next(older, 'badge')).data).toEqual({ unread: 3, unseen: 3 })
+
     const newer = await h.subscribe('documented', { lang: 'ko' })
     await ready(newer)
     const superseded = await older.nextEvent()
     expect(superseded?.event).toBe('superseded')
-    expect(JSON.parse(superseded!.data!)).toEqual({ reason: dataOf('superseded').properties.reason.const })
+    expect(eventOf('superseded').properties.data.contentSchema.properties.reason.enum).toContain(JSON.parse(superseded!.data!).reason)
+    expectDocumented('superseded', JSON.parse(superseded!.data!))
     expect(superseded?.retry).toBeGreaterThan(0)
     await newer.cancel()
+  })
+})
+
+describe('the inbox and presence as documented', () => {
+  const schema = (name: string): Json => doc.components.schemas[name]
+  const props = (json: Json) => Object.keys(json.properties).sort()
+  const post = (path: string, body: unknown) =>
+    fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  test('a history page and its items carry exactly the documented fields', async () => {
+    await h.publish({ userId: 'inbox-doc', messages: { en: 'one' } })
+    await h.publish({ userId: 'inbox-doc', messages: { en: 'two' } })
+    const res = await fetch(`${h.url}/users/inbox-doc/alarms?limit=1&lang=en&tz=Asia/Seoul`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-language')).toBe('en')
+    const page = await res.json()
+    expect(Object.keys(page).sort()).toEqual(props(schema('HistoryPage')))
+    expect(Object.keys(page.items[0]).sort()).toEqual(schema('HistoryItem').required.sort())
+    expect(Object.keys(page.items[0]).every((field) => field in schema('HistoryItem').properties)).toBe(true)
+    expect(typeof page.next).toBe('number')
+    expect(Object.keys(page.badge).sort()).toEqual(props(schema('Badge')))
+    const params = doc.paths['/users/{userId}/alarms'].get.parameters.map((p: Json) => `${p.in}:${p.name}`).sort()
+    expect(params).toEqual(['header:accept-language', 'path:userId', 'query:before', 'query:lang', 'query:limit', 'query:status', 'query:token', 'query:tz'])
+    // What the document lists is what Herald takes: one more parameter is refused.
+    expect((await (await fetch(`${h.url}/users/inbox-doc/alarms?unknown=1`)).json()).error.code).toBe('INVALID_QUERY')
+  })
+
+  test('every mark takes the documented bodies, answers the documented result, and refuses anything else', async () => {
+    const body = schema('MarkBody')
+    expect(body.oneOf.map((shape: Json) => props(shape))).toEqual([['ids'], ['upTo'], ['all']])
+    const marks = Object.keys(doc.paths).filter((path) => path.startsWith('/users/{userId}/alarms/')).sort()
+    expect(marks).toEqual(['archive', 'read', 'seen', 'unarchive', 'unread'].map((kind) => `/users/{userId}/alarms/${kind}`))
+    const { id } = await (await h.publish({ userId: 'marks-doc', messages: { en: 'x' } })).json()
+    for (const example of [{ ids: [id] }, ...body.examples.filter((e: Json) => !('ids' in e))]) {
+      const res = await post('/users/marks-doc/alarms/read', example)
+      expect(res.status).toBe(200)
+      expect(Object.keys(await res.json()).sort()).toEqual(props(schema('MarkResult')))
+    }
+    for (const refused of [{ ids: [] }, { upTo: -1 }, { all: false }, { ids: [id], all: true }, {}])
+      expect((await (await post('/users/marks-doc/alarms/read', refused)).json()).error.code).toBe('INVALID_BODY')
+    const missing = await post('/users/marks-doc/alarms/read', { ids: [id + 1000] })
+    expect(missing.status).toBe(404)
+    expect(doc.paths['/users/{userId}/alarms/read'].post.responses['404'].content['application/json'].schema.allOf[1].properties.error.properties.code.enum).toEqual([
+      (await missing.json()).error.code,
+    ])
+  })
+
+  test('presence lists the open devices with the documented fields', async () => {
+    const sub = await h.subscribe('presence-doc', { headers: { 'herald-device': 'phone' } })
+    await ready(sub)
+    // Presence is written a moment after `ready`, in a batch: asked until it shows (bounded).
+    const deadline = performance.now() + 5000
+    let presence: Json
+    for (;;) {
+      const res = await fetch(`${h.url}/users/presence-doc/presence`)
+      expect(res.status).toBe(200)
+      presence = await res.json()
+      if (presence.devices.length > 0 || performance.now() > deadline) break
+      await Bun.sleep(10)
+    }
+    expect(Object.keys(presence).sort()).toEqual(props(schema('Presence')))
+    expect(presence.devices.map((d: Json) => Object.keys(d).sort())).toEqual([props(schema('Presence').properties.devices.items)])
+    expect(presence.devices[0].device).toBe('phone')
+    await sub.cancel()
   })
 })
 

@@ -50,6 +50,8 @@ export type Herald = {
   /** This process's copy of the template catalogue. */
   templates: Catalogue
   metrics: Metrics
+  /** Whether a route of `app.routes` is a 405 that not-allowed.ts registered, not an operation. */
+  isRefusal(method: string, path: string): boolean
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
    * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
@@ -178,7 +180,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     .use(healthRoutes({ ping: () => ping(sql), signals: () => signals.backend, onError }))
     .use(devRoutes(auth, options.devTokens))
     .use(metricsRoutes({ ...options, render: options.metricsSource ?? metrics.render, contentType: metrics.contentType }))
-    .use(docsRoutes({ app: () => app, version: VERSION }))
+    .use(docsRoutes({ app: () => app, isRefusal: notAllowed.isRefusal, version: VERSION }))
     .use(
       browserRoutes({
         demo: options.demo,
@@ -207,6 +209,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     auth,
     templates,
     metrics,
+    isRefusal: notAllowed.isRefusal,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
       return publisher.settled()

@@ -115,7 +115,7 @@ function parseContent(body: Record<string, unknown>): AlarmContent {
 }
 
 export const MAX_TEMPLATE_KEY = 200
-const TEMPLATE_KEY = /^[A-Za-z0-9._-]{1,200}$/
+export const TEMPLATE_KEY = /^[A-Za-z0-9._-]{1,200}$/
 /** Taken by GET /templates/coverage. */
 const RESERVED_KEYS = new Set(['coverage'])
 

@@ -58,10 +58,16 @@ export type NotAllowed = {
    * `refuse` answers. Call it once every route is in: the table is fixed then.
    */
   refuseOtherMethods(register: (method: string, path: string, refuse: (request: Request) => HeraldError) => void): void
+  /**
+   * Whether (method, path) of the route table is one refuseOtherMethods registered: a 405, not an
+   * operation (the API document leaves these out).
+   */
+  isRefusal(method: string, path: string): boolean
 }
 
 export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
   let table: Entry[] | undefined
+  const refusals = new Set<string>()
 
   function build(): Entry[] {
     const byPath = new Map<string, Set<string>>()
@@ -112,8 +118,12 @@ export function createNotAllowed(routes: () => readonly Route[]): NotAllowed {
         const refuse = (request: Request) =>
           asRouted(path, request) ? answerFor(entry, new URL(request.url).pathname, request) : Errors.pathNotCanonical()
         for (const method of METHODS)
-          if (!registered.has(method) && !(method === 'HEAD' && registered.has('GET'))) register(method, path, refuse)
+          if (!registered.has(method) && !(method === 'HEAD' && registered.has('GET'))) {
+            refusals.add(`${method} ${path}`)
+            register(method, path, refuse)
+          }
       }
     },
+    isRefusal: (method, path) => refusals.has(`${method} ${path}`),
   }
 }

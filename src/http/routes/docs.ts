@@ -30,14 +30,16 @@ const PAGE_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-s
 export type DocsOptions = {
   /** The app whose routes the document describes (every route is in by the first request). */
   app: () => AnyElysia
+  /** Which of its routes are 405s for a method the path lacks (not-allowed.ts), left out of the document. */
+  isRefusal: (method: string, path: string) => boolean
   version: string
 }
 
-export function docsRoutes({ app, version }: DocsOptions) {
+export function docsRoutes({ app, isRefusal, version }: DocsOptions) {
   let document: string | undefined
   const headers = (type: string) => ({ 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
   return new Elysia({ name: 'docs' })
-    .get('/openapi.json', () => new Response((document ??= JSON.stringify(buildOpenApi(app(), { version }))), { headers: headers('application/json') }))
+    .get('/openapi.json', () => new Response((document ??= JSON.stringify(buildOpenApi(app(), { isRefusal, version }))), { headers: headers('application/json') }))
     .get('/docs', () => new Response(PAGE, { headers: { ...headers('text/html; charset=utf-8'), 'content-security-policy': PAGE_POLICY } }))
     .get('/docs/init.js', () => new Response(INIT, { headers: headers('text/javascript; charset=utf-8') }))
     .get('/docs/swagger-ui.css', () => new Response(Bun.file(SWAGGER + 'swagger-ui.css'), { headers: headers('text/css; charset=utf-8') }))

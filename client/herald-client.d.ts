@@ -12,6 +12,8 @@ export type Alarm = {
     renderError?: string;
     data: unknown;
     createdAt: string;
+    /** Set when the alarm expires: from then on the server no longer shows it (hide it then too). */
+    expiresAt?: string;
 };
 /**
  * `superseded`: a newer stream of this device opened (another tab set, a page of this browser in
@@ -60,12 +62,22 @@ export type InboxChange = {
     ids?: number[];
     upTo?: number;
 };
+/**
+ * An alarm deleted (by remove(), another device, or a server): `id` and `seq` name the alarm, as
+ * its `alarm` event did. In the ordered log like alarms: exactly once, in order. An alarm that
+ * expired is not announced: its `expiresAt` said when it goes.
+ */
+export type Deleted = {
+    id: number;
+    seq: number;
+};
 export type Events = {
     alarm: Alarm;
     state: StateEvent;
     error: HeraldErrorEvent;
     badge: Badge;
     change: InboxChange;
+    deleted: Deleted;
 };
 /** An alarm as history lists it, with its state (null, or when). */
 export type HistoryItem = Alarm & {
@@ -93,6 +105,11 @@ export type MarkTarget = number[] | {
 } | 'all';
 export type MarkResult = {
     changed: number;
+    badge: Badge;
+};
+export type RemoveResult = {
+    id: number;
+    seq: number;
     badge: Badge;
 };
 export type ConnectOptions = {
@@ -154,6 +171,11 @@ export type Connection = {
     markSeen(target: MarkTarget): Promise<MarkResult>;
     archive(target: MarkTarget): Promise<MarkResult>;
     unarchive(target: MarkTarget): Promise<MarkResult>;
+    /**
+     * Deletes one of the user's alarms (by its id). Every tab and device gets `deleted` through the
+     * stream. Rejects with `ALARM_NOT_FOUND` for an alarm that is not the user's, gone, or expired.
+     */
+    remove(id: number): Promise<RemoveResult>;
     /** A page of the user's history, newest first, in the connection's language. */
     history(options?: HistoryOptions): Promise<HistoryPage>;
     close(): void;

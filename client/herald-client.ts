@@ -29,6 +29,8 @@ export type Alarm = {
   renderError?: string
   data: unknown
   createdAt: string
+  /** Set when the alarm expires: from then on the server no longer shows it (hide it then too). */
+  expiresAt?: string
 }
 
 /**
@@ -81,7 +83,14 @@ export type InboxChange = {
   upTo?: number
 }
 
-export type Events = { alarm: Alarm; state: StateEvent; error: HeraldErrorEvent; badge: Badge; change: InboxChange }
+/**
+ * An alarm deleted (by remove(), another device, or a server): `id` and `seq` name the alarm, as
+ * its `alarm` event did. In the ordered log like alarms: exactly once, in order. An alarm that
+ * expired is not announced: its `expiresAt` said when it goes.
+ */
+export type Deleted = { id: number; seq: number }
+
+export type Events = { alarm: Alarm; state: StateEvent; error: HeraldErrorEvent; badge: Badge; change: InboxChange; deleted: Deleted }
 
 /** An alarm as history lists it, with its state (null, or when). */
 export type HistoryItem = Alarm & { readAt: string | null; seenAt: string | null; archivedAt: string | null }
@@ -106,6 +115,8 @@ export type HistoryOptions = {
 export type MarkTarget = number[] | { upTo: number } | 'all'
 
 export type MarkResult = { changed: number; badge: Badge }
+
+export type RemoveResult = { id: number; seq: number; badge: Badge }
 
 export type ConnectOptions = {
   /** Herald's base URL. Default: the page's origin. */
@@ -164,6 +175,11 @@ export type Connection = {
   markSeen(target: MarkTarget): Promise<MarkResult>
   archive(target: MarkTarget): Promise<MarkResult>
   unarchive(target: MarkTarget): Promise<MarkResult>
+  /**
+   * Deletes one of the user's alarms (by its id). Every tab and device gets `deleted` through the
+   * stream. Rejects with `ALARM_NOT_FOUND` for an alarm that is not the user's, gone, or expired.
+   */
+  remove(id: number): Promise<RemoveResult>
   /** A page of the user's history, newest first, in the connection's language. */
   history(options?: HistoryOptions): Promise<HistoryPage>
   close(): void
@@ -191,6 +207,7 @@ type Loop = { attempt: number; refreshToken: boolean; refreshedAfter401: boolean
 type Shared =
   | { t: 'alarm'; alarm: Alarm }
   | { t: 'change'; change: InboxChange }
+  | { t: 'deleted'; deleted: Deleted; at: number }
   | { t: 'badge'; badge: Badge }
   | { t: 'state'; state: ConnectionState; lang: string; locale?: string; lastId?: number; badge?: Badge; reason?: StateEvent['reason'] }
   | { t: 'error'; error: HeraldErrorEvent }
@@ -272,6 +289,13 @@ export function connect(options: ConnectOptions): Connection {
     listeners.emit('change', change)
   }
 
+  /** `at`: the deletion's own place in the log (the event's id), not the alarm's seq. */
+  function deliverDeleted(deleted: Deleted, at: number) {
+    if (!advance(at)) return
+    relay?.share({ t: 'deleted', deleted, at })
+    listeners.emit('deleted', { id: deleted.id, seq: deleted.seq })
+  }
+
   function setBadge(badge: Badge) {
     now.badge = { unread: badge.unread, unseen: badge.unseen }
     relay?.share({ t: 'badge', badge: now.badge })
@@ -295,6 +319,7 @@ export function connect(options: ConnectOptions): Connection {
   function fromLeader(message: Shared) {
     if (message.t === 'alarm') deliver(message.alarm)
     else if (message.t === 'change') deliverChange(message.change)
+    else if (message.t === 'deleted') deliverDeleted(message.deleted, message.at)
     else if (message.t === 'badge') setBadge(message.badge)
     else if (message.t === 'error') listeners.emit('error', message.error)
     else if (message.t === 'state') follow(message)
@@ -378,6 +403,7 @@ export function connect(options: ConnectOptions): Connection {
         },
         onAlarm: deliver,
         onChange: deliverChange,
+        onDeleted: deliverDeleted,
         onBadge: setBadge,
         onMalformed: skipMalformed,
       })
@@ -472,6 +498,7 @@ export function connect(options: ConnectOptions): Connection {
     markSeen: (target) => mark('seen', target),
     archive: (target) => mark('archive', target),
     unarchive: (target) => mark('unarchive', target),
+    remove: (id) => call<RemoveResult>(`alarms/${encodeURIComponent(String(id))}`, { method: 'DELETE' }),
     history({ status, before, limit } = {}) {
       const query = new URLSearchParams()
       if (status) query.set('status', status)
@@ -505,6 +532,7 @@ function createListeners() {
     error: new Set(),
     badge: new Set(),
     change: new Set(),
+    deleted: new Set(),
   }
   return {
     on<K extends keyof Events>(type: K, listener: (event: Events[K]) => void) {
@@ -581,6 +609,7 @@ type StreamRequest = {
   onReady(ready: Ready): void
   onAlarm(alarm: Alarm): void
   onChange(change: InboxChange): void
+  onDeleted(deleted: Deleted, at: number): void
   onBadge(badge: Badge): void
   /** An event whose data is not the JSON it should be: skipped, never a reason to reconnect. */
   onMalformed(event: string, id: number | undefined): void
@@ -622,7 +651,7 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
       end = { kind: 'superseded', ...(why === 'too-many-devices' || why === 'newer-connection' ? { reason: why } : {}) }
     }
     else if (event.event === 'expired') end = { kind: 'expired' }
-    else if (event.event === 'ready' || event.event === 'alarm' || event.event === 'state' || event.event === 'badge') {
+    else if (event.event !== undefined && LOG_EVENTS.has(event.event)) {
       // One frame the client cannot read must not throw out of the stream: a reconnect would
       // resume before it and read it again, for ever.
       const data = parseJson(event.data)
@@ -632,6 +661,11 @@ async function openStream(req: StreamRequest): Promise<StreamEnd> {
         req.onReady(data as Ready)
       } else if (event.event === 'alarm') req.onAlarm(data as Alarm)
       else if (event.event === 'state') req.onChange(data as InboxChange)
+      else if (event.event === 'deleted') {
+        const at = eventId(event.id)
+        if (at === undefined) return req.onMalformed(event.event, undefined)
+        req.onDeleted(data as Deleted, at)
+      }
       else req.onBadge(data as Badge)
     }
   })
@@ -661,6 +695,9 @@ function parseJson(text: string): object | undefined {
     return undefined
   }
 }
+
+/** The events whose data the client reads (the rest it does not know, and ignores). */
+const LOG_EVENTS = new Set(['ready', 'alarm', 'state', 'deleted', 'badge'])
 
 function eventId(id: string | undefined): number | undefined {
   const value = id === undefined || !/^\d{1,15}$/.test(id) ? NaN : Number(id)

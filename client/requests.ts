@@ -1,4 +1,4 @@
-// The client's plain HTTP calls beside the stream (history, marks): one request with the user's
+// The client's plain HTTP calls beside the stream (history, marks, deletes): one request with the user's
 // token, its JSON answer, or Herald's error as a rejection carrying its code and status.
 
 /** What a failed call rejects with: Herald's error code (or `NETWORK`) and the HTTP status. */
@@ -6,7 +6,7 @@ export type RequestFailure = Error & { code: string; status?: number }
 
 export type JsonRequest = {
   url: URL
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   body?: unknown
   token: string | undefined
   lang?: string

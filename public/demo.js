@@ -50,6 +50,7 @@ list.addEventListener('click', (event) => {
   if (!item || !connection) return
   const id = Number(item.dataset.id)
   if (event.target.closest('.archive')) connection[item.classList.contains('archived') ? 'unarchive' : 'archive']([id]).catch(report)
+  else if (event.target.closest('.delete')) connection.remove(id).catch(report)
   else if (item.classList.contains('unread')) connection.markRead([id]).catch(report)
 })
 $('send').addEventListener('submit', (event) => {
@@ -91,6 +92,7 @@ function start(since) {
   connection.on('state', showState)
   connection.on('badge', showBadge)
   connection.on('change', applyChange)
+  connection.on('deleted', ({ id }) => forget(id))
   older = undefined
   $('older').hidden = false
   connection.on('error', (error) => {
@@ -126,9 +128,26 @@ function render(alarm, state = {}) {
   archive.type = 'button'
   archive.className = 'archive'
   archive.textContent = state.archivedAt ? 'unarchive' : 'archive'
-  item.append(seq, locale, message, time, archive)
+  const remove = document.createElement('button')
+  remove.type = 'button'
+  remove.className = 'delete'
+  remove.textContent = 'delete'
+  remove.title = 'Delete it on every device'
+  item.append(seq, locale, message, time, archive, remove)
+  // An alarm that expires leaves the list when the server stops showing it: no event says so.
+  if (alarm.expiresAt) {
+    item.dataset.expiresAt = alarm.expiresAt
+    const left = Date.parse(alarm.expiresAt) - Date.now()
+    if (left < 2 ** 31) setTimeout(() => forget(alarm.id), Math.max(0, left))
+  }
   const after = [...list.children].find((li) => Number(li.dataset.seq) > alarm.seq)
   list.insertBefore(item, after ?? null)
+  updateCount()
+}
+
+/** An alarm deleted (on any tab or device) or expired: out of the list. */
+function forget(id) {
+  list.querySelector(`li[data-id="${id}"]`)?.remove()
   updateCount()
 }
 
@@ -209,11 +228,17 @@ async function send(form) {
   const response = await fetch('/alarms', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId: userInput.value.trim(), messages, data }),
+    body: JSON.stringify({ userId: userInput.value.trim(), messages, data, ...ttlOf(form) }),
   })
   const body = await response.json().catch(() => ({}))
   if (response.ok) report(`sent: seq ${body.seq} (${body.locales.join(', ')})`, false)
   else report(`${response.status} ${body.error?.code ?? ''}: ${body.error?.message ?? ''}`, true)
+}
+
+/** `{ ttl }` when the form asks the alarm to expire; the server checks the number. */
+function ttlOf(form) {
+  const raw = String(form.get('ttl') ?? '').trim()
+  return raw ? { ttl: Number(raw) } : {}
 }
 
 async function devToken(userId) {

@@ -60,6 +60,10 @@ export type Config = Readonly<{
   metricsToken: string | undefined
   /** `text` (human-readable, the default) or `json` (one object per line). */
   logFormat: LogFormat
+  /** The furthest a publish may set its alarm's expiry, in seconds from now (HERALD_MAX_TTL). */
+  maxTtlSeconds: number
+  /** Alarms older than this many days are deleted (HERALD_RETENTION_DAYS); 0 = kept forever. */
+  retentionDays: number
 }>
 
 export type MetricsMode = 'on' | 'public' | 'off'
@@ -113,6 +117,8 @@ export function readConfig(env: Env = process.env): Config {
     metricsMode: metricsMode(env),
     metricsToken: metricsToken(env),
     logFormat: logFormat(env),
+    maxTtlSeconds: integer(env, 'HERALD_MAX_TTL', 365 * 86_400, 1, 100 * 365 * 86_400),
+    retentionDays: integer(env, 'HERALD_RETENTION_DAYS', 365, 0, 100 * 365),
   })
   if (config.workers > 1 && config.port === 0 && config.worker === undefined)
     throw new ConfigError('PORT', 'HERALD_WORKERS > 1 needs a fixed PORT: the workers share it')

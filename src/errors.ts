@@ -96,6 +96,8 @@ export const Errors = {
   invalidBody: (field: string, message: string) => new HeraldError('INVALID_BODY', `${field}: ${message}`),
   invalidQuery: (parameter: string, message: string) => new HeraldError('INVALID_QUERY', `${parameter}: ${message}`),
   alarmNotFound: (id: number) => new HeraldError('ALARM_NOT_FOUND', `alarm ${id} is not one of this user's alarms; nothing was changed`),
+  noSuchAlarm: (segment: string) =>
+    new HeraldError('ALARM_NOT_FOUND', `'${clip(segment)}' is not an alarm id (a positive integer); nothing was changed`),
   tooManyLocales: (why: string) => new HeraldError('TOO_MANY_LOCALES', `too many languages: ${why}`),
   inexactNumber: (path: string, source: string) =>
     new HeraldError('INVALID_BODY', `${path}: ${clip(source)} cannot be stored exactly (send it as a string)`),

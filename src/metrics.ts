@@ -14,6 +14,8 @@ export type EndReason = 'superseded' | 'expired' | 'closed' | 'shutdown'
 /** Why a request was refused before it did anything. */
 export type RefusalReason = 'reconnect_rate' | 'publish_rate' | 'max_streams'
 export type PublishPath = 'api' | 'sql'
+/** Why an alarm left the database: DELETE (the API or a system's), its expiry, or retention's age. */
+export type RemovalReason = 'deleted' | 'expired' | 'retention'
 
 /**
  * What a delivered alarm tells the metrics: when it was written, in which languages (a template
@@ -57,6 +59,8 @@ export type Metrics = StreamMetrics & {
   published(path: PublishPath, count?: number): void
   /** A POST /alarms was answered with `status` after `seconds`. */
   publishAnswered(status: number, seconds: number): void
+  /** Alarms removed (by this instance). */
+  removed(reason: RemovalReason, count: number): void
   fetchBatch(query: 'alarms' | 'latest', size: number): void
   commitBatch(lane: 'fast' | 'slow', size: number): void
   redisReconnected(): void
@@ -78,6 +82,7 @@ export type MetricsOptions = {
 
 const END_REASONS: EndReason[] = ['superseded', 'expired', 'closed', 'shutdown']
 const REFUSAL_REASONS: RefusalReason[] = ['reconnect_rate', 'publish_rate', 'max_streams']
+const REMOVAL_REASONS: RemovalReason[] = ['deleted', 'expired', 'retention']
 /** The frames known today; a new kind (the inbox's) gets its label when first sent. */
 const FRAME_EVENTS = ['ready', 'alarm', 'heartbeat', 'superseded', 'expired', 'shutdown']
 const BACKENDS = ['postgres', 'redis', 'postgres (Redis unreachable)', 'postgres (another instance cannot reach Redis)']
@@ -100,6 +105,7 @@ export function createMetrics({ available, defaultLocale, databaseTimeoutMs = 20
   const lag = new Histogram({ name: 'herald_delivery_lag_seconds', help: "From an alarm's created_at (its transaction's start) to its frame written to a stream that was open then.", buckets: SECONDS, registers })
   const publishSeconds = new Histogram({ name: 'herald_publish_duration_seconds', help: 'POST /alarms, from the request to its answer, by HTTP status.', labelNames: ['status'], buckets: SECONDS, registers })
   const published = new Counter({ name: 'herald_alarms_published_total', help: 'Alarms stored, by path: api (POST /alarms, counted by the instance that stored it), sql (direct writers, claimed from the database at scrapes).', labelNames: ['path'], registers })
+  const removed = new Counter({ name: 'herald_alarms_removed_total', help: 'Alarms deleted by this instance, by reason: deleted (DELETE /users/:userId/alarms/:id), expired (the sweep, past expires_at), retention (older than HERALD_RETENTION_DAYS).', labelNames: ['reason'], registers })
   const fallbacks = new Counter({ name: 'herald_locale_fallback_total', help: 'Alarms delivered in another language than the one the client asked for first, by requested and served language.', labelNames: ['requested', 'served'], registers })
   const fetchBatches = new Histogram({ name: 'herald_fetch_batch_size', help: "Streams served by one of the fetcher's queries, by query (alarms, latest).", labelNames: ['query'], buckets: SIZES, registers })
   const commitBatches = new Histogram({ name: 'herald_commit_batch_size', help: 'Alarms in one group-commit statement, by lane (fast, slow).', labelNames: ['lane'], buckets: SIZES, registers })
@@ -115,6 +121,7 @@ export function createMetrics({ available, defaultLocale, databaseTimeoutMs = 20
   for (const path of ['api', 'sql']) published.inc({ path }, 0)
   for (const reason of END_REASONS) ends.inc({ reason }, 0)
   for (const reason of REFUSAL_REASONS) refusals.inc({ reason }, 0)
+  for (const reason of REMOVAL_REASONS) removed.inc({ reason }, 0)
   for (const event of FRAME_EVENTS) frames.inc({ event }, 0)
   registerProcessMetrics(registry)
 
@@ -177,6 +184,7 @@ export function createMetrics({ available, defaultLocale, databaseTimeoutMs = 20
     refused: (reason) => refusals.inc({ reason }),
     published: (path, count = 1) => published.inc({ path }, count),
     publishAnswered: (status, seconds) => publishSeconds.observe({ status: String(status) }, seconds),
+    removed: (reason, count) => removed.inc({ reason }, count),
     fetchBatch: (query, size) => fetchBatches.observe({ query }, size),
     commitBatch: (lane, size) => commitBatches.observe({ lane }, size),
     redisReconnected: () => reconnects.inc(),
@@ -206,6 +214,7 @@ export const NO_METRICS: Metrics = {
   refused() {},
   published() {},
   publishAnswered() {},
+  removed() {},
   fetchBatch() {},
   commitBatch() {},
   redisReconnected() {},

@@ -243,6 +243,30 @@ describe('the inbox through the client', () => {
     expect(storage.map.get(KEY)).toBe('5') // a state change moves the resume point as an alarm does
   })
 
+  test('deleted is delivered once, in the log by its own id (not the alarm seq), and remove() sends DELETE', async () => {
+    const storage = memoryStorage()
+    const { c, herald } = start({ storage, token: 'tok' })
+    const deleted: unknown[] = []
+    c.on('deleted', (d) => void deleted.push(d))
+    const stream = await herald.nextStream()
+    stream.ready('en', 0)
+    stream.alarm(7)
+    await when(c, 'alarm')
+    stream.send('id: 9\nevent: deleted\ndata: {"id":70,"seq":7}\n\n')
+    stream.send('id: 9\nevent: deleted\ndata: {"id":70,"seq":7}\n\n') // a repeat: dropped
+    stream.send('event: deleted\ndata: {"id":71,"seq":8}\n\n') // no id: not in the log, skipped as malformed
+    stream.send('event: badge\ndata: {"unread":0,"unseen":0}\n\n')
+    await when(c, 'badge', (b) => b.unread === 0)
+    expect(deleted).toEqual([{ id: 70, seq: 7 }])
+    expect(c.lastId).toBe(9)
+    expect(storage.map.get(KEY)).toBe('9')
+    herald.reply(Response.json({ id: 70, seq: 7, badge: { unread: 0, unseen: 0 } }), errorReply(404, 'ALARM_NOT_FOUND'))
+    expect(await c.remove(70)).toEqual({ id: 70, seq: 7, badge: { unread: 0, unseen: 0 } })
+    const asked = herald.requests.at(-1)!
+    expect([asked.method, asked.url.pathname, asked.headers.get('authorization')]).toEqual(['DELETE', '/users/tiaz/alarms/70', 'Bearer tok'])
+    await expect(c.remove(70)).rejects.toMatchObject({ code: 'ALARM_NOT_FOUND', status: 404 })
+  })
+
   test("markRead('all') sends upTo = the newest seq the client has seen; ids and upTo go as given", async () => {
     const { c, herald } = start()
     const stream = await herald.nextStream()

@@ -8,6 +8,11 @@ describe('readConfig', () => {
     expect(Object.isFrozen(config)).toBe(true)
   })
 
+  test('expiry: at most a year ahead unless HERALD_MAX_TTL says; retention 365 days, 0 keeps everything', () => {
+    expect(readConfig({})).toMatchObject({ maxTtlSeconds: 31_536_000, retentionDays: 365 })
+    expect(readConfig({ HERALD_MAX_TTL: '3600', HERALD_RETENTION_DAYS: '0' })).toMatchObject({ maxTtlSeconds: 3600, retentionDays: 0 })
+  })
+
   test('the demo page is off unless HERALD_DEMO turns it on', () => {
     expect(readConfig({}).demo).toBe(false)
     expect(readConfig({ HERALD_DEMO: '1' }).demo).toBe(true)
@@ -39,6 +44,10 @@ describe('readConfig', () => {
     ['REDIS_URL', 'localhost:6379'],
     ['REDIS_URL', 'http://127.0.0.1:6379'],
     ['REDIS_URL', 'redis://'],
+    ['HERALD_MAX_TTL', '0'],
+    ['HERALD_MAX_TTL', '1y'],
+    ['HERALD_RETENTION_DAYS', '-1'],
+    ['HERALD_RETENTION_DAYS', '30d'],
   ])('an invalid %s (%j) names the variable', (variable, value) => {
     let error: unknown
     try {

@@ -207,11 +207,13 @@ describe('POST /users/:userId/alarms/{read|unread|seen|archive|unarchive}', () =
     expect((await h.db.sql`select count(*)::int as n from user_events where user_id = 'strict'`)[0]!.n).toBe(0)
   })
 
-  test('not JSON → 400 INVALID_JSON; not application/json → 415; an unknown mark → 404', async () => {
+  test('not JSON → 400 INVALID_JSON; not application/json → 415; an unknown mark → 405 (the path is an alarm\'s, for DELETE)', async () => {
     expect((await mark(h, 'strict', 'read', '{"ids":')).status).toBe(400)
     const plain = await fetch(`${h.url}/users/strict/alarms/read`, { method: 'POST', body: '{"all":true}' })
     expect(plain.status).toBe(415)
-    expect((await mark(h, 'strict', 'delete-everything', { all: true })).status).toBe(404)
+    const unknown = await mark(h, 'strict', 'delete-everything', { all: true })
+    expect(unknown.status).toBe(405)
+    expect(unknown.headers.get('allow')).toBe('DELETE')
   })
 })
 

@@ -147,7 +147,7 @@ describe('the document', () => {
   test('the publish body Herald parses itself is described, and it is what Herald accepts: texts, or a template and its params', async () => {
     const body = doc.paths['/alarms'].post.requestBody.content['application/json'].schema
     const schema = doc.components.schemas[body.$ref.split('/').at(-1)]
-    expect(Object.keys(schema.properties).sort()).toEqual(['data', 'key', 'messages', 'params', 'template', 'userId'])
+    expect(Object.keys(schema.properties).sort()).toEqual(['data', 'expiresAt', 'key', 'messages', 'params', 'template', 'ttl', 'userId'])
     expect(schema.required).toEqual(['userId'])
     expect(schema.oneOf.map((alternative: Json) => alternative.required)).toEqual([['messages'], ['template']])
     const published = doc.components.schemas.PublishedAlarm
@@ -160,7 +160,7 @@ describe('the document', () => {
     expect(refused.status).toBe(400)
     expect((await refused.json()).error.code).toBe('INVALID_BODY')
     expect((await putTemplate(templated.template, doc.components.schemas.TemplateBody.examples[0])).status).toBe(201)
-    const rendered = await h.publish(templated)
+    const rendered = await h.publish({ ...templated, ttl: 60 }) // with an expiry: every documented field
     expect(rendered.status).toBe(201)
     const answer = await rendered.json()
     expect(Object.keys(answer).sort()).toEqual(Object.keys(published.properties).sort())
@@ -242,9 +242,9 @@ describe('the event stream as documented', () => {
   const mark = (userId: string, kind: string, body: Json) =>
     fetch(`${h.url}/users/${userId}/alarms/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
-  test('lists ready, alarm, state, badge, superseded and expired, and a real stream sends exactly the documented fields', async () => {
+  test('lists ready, alarm, state, deleted, badge, superseded and expired, and a real stream sends exactly the documented fields', async () => {
     expect(events().map((e) => e.title)).toEqual(Object.keys(SSE_EVENTS))
-    expect(Object.keys(SSE_EVENTS)).toEqual(['ready', 'alarm', 'state', 'badge', 'superseded', 'expired'])
+    expect(Object.keys(SSE_EVENTS)).toEqual(['ready', 'alarm', 'state', 'deleted', 'badge', 'superseded', 'expired'])
     const older = await h.subscribe('documented', { lang: 'ko' })
     const readyData = (await next(older, 'ready')).data
     expect(Object.keys(readyData).sort()).toEqual(shapesOf('ready')[0]!.allowed)
@@ -260,8 +260,8 @@ describe('the event stream as documented', () => {
     await h.publish({ userId: 'documented', template: 'documented.hello', params: { name: '민아' } })
     expect((await next(older, 'alarm')).data).toMatchObject({ message: '민아님 안녕하세요', template: 'documented.hello' })
     await next(older, 'badge')
-    await h.db.sql`insert into alarms (user_id, template_key, params) values ('documented', 'documented.hello', '{}')`
-    const broken = (await next(older, 'alarm')).data
+    await h.db.sql`insert into alarms (user_id, template_key, params, expires_at) values ('documented', 'documented.hello', '{}', now() + interval '1 hour')`
+    const broken = (await next(older, 'alarm')).data // every field an alarm may carry
     expect(Object.keys(broken).sort()).toEqual(shapesOf('alarm')[0]!.allowed)
     expect(broken.renderError).toBe('INVALID_PARAMS')
     await next(older, 'badge')
@@ -276,6 +276,18 @@ describe('the event stream as documented', () => {
     expect((await mark('documented', 'unread', { upTo: alarm.seq })).status).toBe(200)
     const upTo = await next(older, 'state')
     expect(upTo.data).toEqual({ seq: Number(upTo.id), change: 'unread', upTo: alarm.seq })
+    expect((await next(older, 'badge')).data).toEqual({ unread: 3, unseen: 3 })
+
+    // An alarm that expires carries `expiresAt`; deleting it is `deleted` naming it (its id the
+    // deletion's own place in the log), then the badge.
+    const expiring = await (await h.publish({ userId: 'documented', messages: { ko: '곧' }, ttl: 600 })).json()
+    expect((await next(older, 'alarm')).data).toMatchObject({ id: expiring.id, expiresAt: expiring.expiresAt })
+    await next(older, 'badge')
+    const removed = await fetch(`${h.url}/users/documented/alarms/${expiring.id}`, { method: 'DELETE' })
+    expect(Object.keys(await removed.json()).sort()).toEqual(doc.components.schemas.Deleted.required.sort())
+    const deleted = await next(older, 'deleted')
+    expect(deleted.data).toEqual({ id: expiring.id, seq: expiring.seq })
+    expect(Number(deleted.id)).toBeGreaterThan(expiring.seq)
     expect((await next(older, 'badge')).data).toEqual({ unread: 3, unseen: 3 })
 
     const newer = await h.subscribe('documented', { lang: 'ko' })
@@ -316,7 +328,7 @@ describe('the inbox and presence as documented', () => {
   test('every mark takes the documented bodies, answers the documented result, and refuses anything else', async () => {
     const body = schema('MarkBody')
     expect(body.oneOf.map((shape: Json) => props(shape))).toEqual([['ids'], ['upTo'], ['all']])
-    const marks = Object.keys(doc.paths).filter((path) => path.startsWith('/users/{userId}/alarms/')).sort()
+    const marks = Object.keys(doc.paths).filter((path) => path.startsWith('/users/{userId}/alarms/') && path !== '/users/{userId}/alarms/{id}').sort()
     expect(marks).toEqual(['archive', 'read', 'seen', 'unarchive', 'unread'].map((kind) => `/users/{userId}/alarms/${kind}`))
     const { id } = await (await h.publish({ userId: 'marks-doc', messages: { en: 'x' } })).json()
     for (const example of [{ ids: [id] }, ...body.examples.filter((e: Json) => !('ids' in e))]) {

@@ -16,6 +16,7 @@ import { createPgPresence } from '../store/presence'
 import { applicationNameOf, channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createInbox, type Inbox } from '../store/inbox'
 import { createPublisher, type Publisher } from '../store/publisher'
+import { startSweeper, type Sweeper } from '../store/retention'
 import { databaseStats } from '../store/stats'
 import { createFetcher, type Fetcher } from '../stream/fetcher'
 import { createLive, type Live } from '../stream/live'
@@ -52,6 +53,8 @@ export type Herald = {
   metrics: Metrics
   /** Whether a route of `app.routes` is a 405 that not-allowed.ts registered, not an operation. */
   isRefusal(method: string, path: string): boolean
+  /** The expiry and retention job (tests run a turn of it). */
+  sweeper: Sweeper
   /**
    * Graceful end: every stream gets a last `retry:` spread over `retrySpreadMs` (so clients come
    * back elsewhere without a thundering herd). Resolves once the publishes under way are answered.
@@ -115,6 +118,17 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve, onBatch: metrics.fetchBatch })
   const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
   const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
+  const sweeper = startSweeper(sql, {
+    retentionDays: options.retentionDays,
+    onRemoved: metrics.removed,
+    onReport: (removed) =>
+      log.log(
+        `herald: retention: removed ${removed.expired} expired alarms, ${removed.retention} alarms and ${removed.events} ` +
+          `log events older than ${options.retentionDays} days`,
+        removed,
+      ),
+    onError,
+  })
   const admission = createAdmission({ ...options, auth, streams: () => live.size, metrics })
   const applicationName = applicationNameOf(options.instance)
   metrics.watch({
@@ -164,7 +178,18 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       return toResponse(Errors.internal())
     })
     .use(connectionRoutes(streams, admission, auth, { defaultTimeZone: options.defaultTimeZone }))
-    .use(alarmRoutes(publisher, available, admission, templates, { timeoutMs: options.bodyTimeoutMs }, metrics))
+    .use(
+      alarmRoutes({
+        publisher,
+        available,
+        admission,
+        templates,
+        body: { timeoutMs: options.bodyTimeoutMs },
+        rules: { maxTtlSeconds: options.maxTtlSeconds },
+        metrics,
+        expiring: sweeper.expiring,
+      }),
+    )
     .use(templateRoutes({ service: templateService, store: catalogueStore, available, admission }))
     .use(
       inboxRoutes({
@@ -174,6 +199,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
         defaultTimeZone: options.defaultTimeZone,
         templates,
         admission,
+        metrics,
       }),
     )
     .use(presenceRoutes({ presence: signals.presence, admission }))
@@ -210,12 +236,14 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     templates,
     metrics,
     isRefusal: notAllowed.isRefusal,
+    sweeper,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
       return publisher.settled()
     },
     cutPublishes: () => publisher.cancel(),
     async stop() {
+      await sweeper.stop()
       live.stop()
       await signals.stop()
     },

@@ -25,6 +25,13 @@ export function usersPathUserId(request: Request, url: URL): string {
   return parseUserId(userId)
 }
 
+/** The `:id` of /users/:userId/alarms/:id: a segment that is no alarm id names no alarm (404). */
+export function pathAlarmId(url: URL): number {
+  const raw = url.pathname.split('/')[4] ?? ''
+  if (!/^[1-9]\d{0,14}$/.test(raw)) throw Errors.noSuchAlarm(raw)
+  return Number(raw)
+}
+
 export function parseHistoryQuery(params: URLSearchParams): HistoryQuery {
   for (const name of params.keys())
     if (!['status', 'before', 'limit', 'lang', 'tz', 'token'].includes(name)) throw Errors.invalidQuery(name, 'is not a known parameter')

@@ -1,6 +1,6 @@
 // Validation at the boundary: every client value is checked here, with an error naming the field,
 // before anything reaches the store or the stream. No I/O but reading the request's body.
-import type { AlarmContent, NewAlarm } from '../store/alarms'
+import type { AlarmContent, Expiry, NewAlarm } from '../store/alarms'
 import { Errors, HeraldError } from '../errors'
 import { DEVICE } from '../devices'
 import { canonicalLocale } from '../locale'
@@ -68,9 +68,19 @@ export function resumeCursor(header: string | null, since: string | undefined): 
   return undefined
 }
 
-const PUBLISH_FIELDS = new Set(['userId', 'messages', 'template', 'params', 'data', 'key'])
+const PUBLISH_FIELDS = new Set(['userId', 'messages', 'template', 'params', 'data', 'key', 'expiresAt', 'ttl'])
 
-export function parsePublishBody(body: unknown): NewAlarm {
+/** HERALD_MAX_TTL's default: an alarm may be set to expire at most a year from now. */
+export const DEFAULT_MAX_TTL_SECONDS = 365 * 86_400
+
+export type PublishRules = {
+  /** The furthest expiry a publish may set, in seconds from now. */
+  maxTtlSeconds?: number
+  /** The clock `expiresAt` is checked against (tests move it). */
+  now?: () => number
+}
+
+export function parsePublishBody(body: unknown, rules: PublishRules = {}): NewAlarm {
   if (!isPlainObject(body)) throw Errors.invalidBody('body', 'must be a JSON object')
   for (const field of Object.keys(body))
     if (!PUBLISH_FIELDS.has(field)) throw Errors.invalidBody(field, 'is not a known field')
@@ -80,7 +90,46 @@ export function parsePublishBody(body: unknown): NewAlarm {
   if (!isPlainObject(data)) throw Errors.invalidBody('data', 'must be a JSON object')
   checkJsonValue(data, 'data', 0)
   const key = parseKey(body.key)
-  return { userId, ...content, data, ...(key !== undefined ? { key } : {}) }
+  const expiry = parseExpiry(body, rules)
+  return { userId, ...content, data, ...(key !== undefined ? { key } : {}), ...(expiry ? { expiry } : {}) }
+}
+
+/** ISO 8601 with a date, a time and a zone: a time without a zone means a different instant on every server. */
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/i
+
+/**
+ * `expiresAt` (an instant in the future) or `ttl` (whole seconds from the commit), at most
+ * `maxTtlSeconds` ahead; one of them or neither.
+ */
+function parseExpiry(body: Record<string, unknown>, { maxTtlSeconds = DEFAULT_MAX_TTL_SECONDS, now = Date.now }: PublishRules): Expiry | undefined {
+  const { expiresAt, ttl } = body
+  if (expiresAt !== undefined && ttl !== undefined) throw Errors.invalidBody('ttl', 'and expiresAt exclude each other: send one')
+  if (ttl !== undefined) {
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds)
+      throw Errors.invalidBody('ttl', `must be a whole number of seconds from 1 to ${maxTtlSeconds} (HERALD_MAX_TTL)`)
+    return { ttl }
+  }
+  if (expiresAt === undefined) return undefined
+  const at = typeof expiresAt === 'string' ? instant(expiresAt) : undefined
+  if (at === undefined)
+    throw Errors.invalidBody('expiresAt', 'must be an ISO 8601 date and time with a zone, like 2026-12-31T23:59:59Z')
+  const time = now()
+  if (at <= time) throw Errors.invalidBody('expiresAt', 'must be in the future')
+  if (at > time + maxTtlSeconds * 1000)
+    throw Errors.invalidBody('expiresAt', `must be at most ${maxTtlSeconds} seconds from now (HERALD_MAX_TTL)`)
+  return { at: new Date(at).toISOString() }
+}
+
+/** Milliseconds since the epoch, or undefined for a string that is not a real instant (month 13, 30 February, 24:00). */
+function instant(text: string): number | undefined {
+  const m = INSTANT.exec(text)
+  if (!m) return undefined
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = m.slice(1).map((part) => Number(part ?? 0)) as number[]
+  const calendar = new Date(Date.UTC(year!, month! - 1, day!))
+  if (calendar.getUTCMonth() !== month! - 1 || calendar.getUTCDate() !== day!) return undefined
+  if (hour! > 23 || minute! > 59 || second! > 59 || offsetHours! > 23 || offsetMinutes! > 59) return undefined
+  const at = Date.parse(text)
+  return Number.isNaN(at) ? undefined : at
 }
 
 function parseKey(key: unknown): string | undefined {

@@ -47,6 +47,14 @@ export const SSE_EVENTS: Record<string, { description: string; data: Json; id?: 
     data: { $ref: '#/components/schemas/StateEvent' },
     id: true,
   },
+  deleted: {
+    description:
+      "An alarm was deleted (DELETE /users/:userId/alarms/:id, or a direct writer's DELETE): `id` and `seq` name the alarm, as its `alarm` event did. " +
+      "The event's `id` is the deletion's own place in the user's log, so `Last-Event-ID` resumes it like an alarm. An alarm that expired or aged out (retention) is " +
+      'deleted without one: the client knows its `expiresAt`, and the badge follows.',
+    data: object({ id: { type: 'integer' }, seq: { type: 'integer' } }),
+    id: true,
+  },
   badge: {
     description:
       'The badge after a batch of frames that changed it for this client, read in the same snapshot as those frames. No `id`: it never moves the resume point.',
@@ -85,7 +93,7 @@ const ERROR_WHEN: Record<Code, string> = {
   UNAUTHORIZED: 'no token or key, or an invalid, tampered or expired one (`WWW-Authenticate: Bearer`)',
   FORBIDDEN: 'a valid token whose `sub` is another user',
   NOT_FOUND: 'no such route (or this one is off)',
-  ALARM_NOT_FOUND: "the mark names an id that is not one of the user's alarms (the message names it); nothing was changed",
+  ALARM_NOT_FOUND: "a mark or a DELETE names an id that is not one of the user's alarms, or one that has expired (the message names it); nothing was changed",
   TEMPLATE_NOT_FOUND: 'no template has this key',
   METHOD_NOT_ALLOWED: 'the path exists with another method (`Allow` says which)',
   REQUEST_TIMEOUT: 'the body did not arrive within 10 s (`Connection: close`)',
@@ -221,6 +229,17 @@ export const OPERATIONS: Record<string, Operation> = {
     errors: [C.INVALID_USER_ID, C.INVALID_QUERY, C.INVALID_LOCALE, C.INVALID_TIME_ZONE, C.UNAUTHORIZED, C.FORBIDDEN, C.UNAVAILABLE],
   },
   ...Object.fromEntries(MARKS.map((kind) => [`POST /users/:userId/alarms/${kind}`, markOperation(kind)])),
+  'DELETE /users/:userId/alarms/:id': {
+    summary: 'Delete one of the user\'s alarms',
+    description:
+      "Removes the alarm and its texts. Every open stream of the user, on every instance, gets `deleted` with the alarm's `id` and `seq`, in the ordered log " +
+      '(resumable like alarms), followed by `badge` when it counted. Not one of the user\'s alarms, already deleted, expired, or an `:id` that is no alarm id: ' +
+      '404 ALARM_NOT_FOUND, and nothing is deleted.',
+    tags: ['inbox'],
+    security: USER,
+    responses: { 200: { description: 'Deleted.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Deleted' } } } } },
+    errors: [C.INVALID_USER_ID, C.UNAUTHORIZED, C.FORBIDDEN, C.ALARM_NOT_FOUND, C.USER_BUSY, C.UNAVAILABLE],
+  },
   'GET /users/:userId/presence': {
     summary: "Which of the user's devices hold a stream open, on every instance",
     description:
@@ -432,6 +451,15 @@ const REFERENCES = {
     },
   },
   ...Object.fromEntries(MARKS.map((kind) => [`/users/:userId/alarms/${kind}`, { post: { params: USER_PARAMS, query: t.Object({ token: TOKEN }) } }])),
+  '/users/:userId/alarms/:id': {
+    delete: {
+      params: t.Object({
+        userId: USER_PARAMS.properties.userId,
+        id: t.Unsafe<number>({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: "The alarm's id (as published), not its seq." }),
+      }),
+      query: t.Object({ token: TOKEN }),
+    },
+  },
   '/users/:userId/presence': { get: { params: USER_PARAMS, query: t.Object({ token: TOKEN }) } },
   '/templates/:key': { get: { params: KEY_PARAMS }, put: { params: KEY_PARAMS } },
   '/templates': { get: { query: PAGE } },
@@ -562,6 +590,7 @@ const ALARM: Record<string, Json> = {
   },
   data: { type: 'object' },
   createdAt: { type: 'string', format: 'date-time' },
+  expiresAt: { type: 'string', format: 'date-time', description: 'Set when the alarm expires: from then on it is not shown (a client may hide it at that moment).' },
 }
 const ALARM_REQUIRED = ['id', 'seq', 'locale', 'message', 'data', 'createdAt']
 
@@ -609,14 +638,23 @@ const SCHEMAS: Record<string, Json> = {
         },
         data: { type: 'object', description: 'Any JSON object, at most 32 levels deep; default {}. Numbers a double cannot hold exactly are refused: send them as strings.' },
         key: { type: 'string', minLength: 1, maxLength: 200, description: 'Idempotency key, per user.' },
+        expiresAt: {
+          type: 'string',
+          format: 'date-time',
+          description:
+            'When the alarm expires: an ISO 8601 date and time with `Z` or an offset, in the future, at most HERALD_MAX_TTL (default a year) ahead. ' +
+            'From then on it is not streamed, resumed, listed or counted in the badge, and it is deleted moments later.',
+        },
+        ttl: { type: 'integer', minimum: 1, description: 'Instead of `expiresAt`: whole seconds from the commit, at most HERALD_MAX_TTL (default 31536000).' },
       },
       ['userId'],
     ),
-    // Exactly one of the two; `params` only with a template.
+    // Exactly one of the two; `params` only with a template; at most one expiry.
     oneOf: [
       { title: 'texts', required: ['messages'], not: { required: ['params'] } },
       { title: 'template', required: ['template'] },
     ],
+    not: { required: ['expiresAt', 'ttl'] },
     examples: [
       { userId: 'tiaz', messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.' }, data: { reservationId: 17 }, key: 'reservation-17' },
       { userId: 'tiaz', template: 'reservation.confirmed', params: { seats: 3, at: '2026-12-12T10:30:00Z' }, data: { reservationId: 17 } },
@@ -629,6 +667,7 @@ const SCHEMAS: Record<string, Json> = {
       seq: { type: 'integer', description: "The alarm's place in its user's order: the stream's event id." },
       locales: { type: 'array', items: LOCALE, description: "The alarm's languages: its texts', or its template's." },
       createdAt: { type: 'string', format: 'date-time' },
+      expiresAt: { type: 'string', format: 'date-time', description: 'When it expires (a `ttl` made into an instant), if it does.' },
       template: { type: 'string', description: 'A template alarm: its template key.' },
     },
     ['id', 'userId', 'seq', 'locales', 'createdAt'],
@@ -729,6 +768,11 @@ const SCHEMAS: Record<string, Json> = {
   },
   MarkResult: object({
     changed: { type: 'integer', minimum: 0, description: 'Alarms whose state this mark changed (those already in it are not counted).' },
+    badge: { $ref: '#/components/schemas/Badge' },
+  }),
+  Deleted: object({
+    id: { type: 'integer' },
+    seq: { type: 'integer', description: "The deleted alarm's seq." },
     badge: { $ref: '#/components/schemas/Badge' },
   }),
   Presence: object({

@@ -17,7 +17,11 @@ export type NewAlarm = {
   userId: string
   data: Record<string, unknown>
   key?: string
+  expiry?: Expiry
 } & AlarmContent
+
+/** When an alarm stops being shown: at an instant (ISO 8601), or `ttl` seconds after its commit. */
+export type Expiry = { at: string } | { ttl: number }
 
 export type PublishedAlarm = {
   id: number
@@ -25,6 +29,8 @@ export type PublishedAlarm = {
   seq: number
   locales: string[]
   createdAt: string
+  /** When the alarm stops being shown (a TTL or `expiresAt`); it is deleted soon after. */
+  expiresAt?: string
 }
 
 /** One alarm as streams read it: every text, so each stream can pick its language. */
@@ -38,6 +44,8 @@ export type AlarmRow = {
   /** The alarm's `data` as JSON text, spliced into frames without a parse/stringify round trip. */
   dataJson: string
   createdAt: string
+  /** Set when the alarm expires: until then it is shown (Herald never reads an expired one). */
+  expiresAt?: string
   /**
    * A template alarm (then `locales` and `messages` are empty): its key and params (JSON text, as
    * stored); `resolved` is the key's current template, given by the catalogue before rendering.
@@ -54,8 +62,11 @@ export type StateRow = {
   upTo?: number
 }
 
-/** What a user's ordered log holds: alarms and state changes share one per-user seq. */
-export type LogEntry = AlarmRow | StateRow
+/** An alarm deleted (through the API, or a system's DELETE): which one, by its id and seq. */
+export type DeletedRow = { kind: 'deleted'; seq: number; id: number; alarmSeq: number }
+
+/** What a user's ordered log holds: alarms, state changes and deletions share one per-user seq. */
+export type LogEntry = AlarmRow | StateRow | DeletedRow
 
 /** Alarms not read (`unread`), not seen (`unseen`), and not archived. */
 export type Badge = { unread: number; unseen: number }
@@ -115,6 +126,8 @@ export async function insertAlarms(
   const keys: (string | null)[] = []
   const templates: (string | null)[] = []
   const params: (string | null)[] = []
+  const expiresAt: (string | null)[] = []
+  const ttls: (number | null)[] = []
   const messageOf: number[] = []
   const messageLocales: string[] = []
   const messageTexts: string[] = []
@@ -125,6 +138,8 @@ export async function insertAlarms(
     keys.push(alarm.key ?? null)
     templates.push(alarm.template?.key ?? null)
     params.push(alarm.template ? JSON.stringify(alarm.template.params) : null)
+    expiresAt.push(alarm.expiry && 'at' in alarm.expiry ? alarm.expiry.at : null)
+    ttls.push(alarm.expiry && 'ttl' in alarm.expiry ? alarm.expiry.ttl : null)
     // A template alarm's languages are its template's, now and later: the caller says which.
     const locales = alarm.messages ? Object.keys(alarm.messages).sort() : []
     localesOf.push(locales)
@@ -134,12 +149,17 @@ export async function insertAlarms(
       messageTexts.push(alarm.messages![locale]!)
     }
   })
-  const query = sql<{ n: string; id: string | null; seq: string | null; created_at: Date | null; busy: boolean }[]>`
+  const query = sql<
+    { n: string; id: string | null; seq: string | null; created_at: Date | null; expires_at: Date | null; busy: boolean }[]
+  >`
     with input as materialized (
       select n, user_id, data::jsonb as data, key, template_key, params::jsonb as params,
+             -- A ttl counts from the commit's clock, the one streams compare expires_at with.
+             coalesce(expires_at::timestamptz, now() + ttl * interval '1 second') as expires_at,
              nextval(pg_get_serial_sequence('alarms', 'id')) as id
-      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[], ${templates}::text[], ${params}::text[])
-        with ordinality as i(user_id, data, key, template_key, params, n),
+      from unnest(${users}::text[], ${datas}::text[], ${keys}::text[], ${templates}::text[], ${params}::text[],
+                  ${expiresAt}::text[], ${ttls}::float8[])
+        with ordinality as i(user_id, data, key, template_key, params, expires_at, ttl, n),
         -- Set before the first row goes in: the NOTIFY trigger reads herald.quiet, and lock waits
         -- read lock_timeout when they begin. Local: both end with this statement.
         (select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true),
@@ -154,12 +174,12 @@ export async function insertAlarms(
       select user_id from user_seqs
       where ${skipBusy} and user_id in (select user_id from input) and user_id not in (select user_id from mine)
     ), a as (
-      insert into alarms (id, user_id, data, idempotency_key, template_key, params) overriding system value
-      select id, user_id, data, key, template_key, params from input
+      insert into alarms (id, user_id, data, idempotency_key, template_key, params, expires_at) overriding system value
+      select id, user_id, data, key, template_key, params, expires_at from input
       where user_id not in (select user_id from busy)
       order by user_id, n
       on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
-      returning id, seq, created_at
+      returning id, seq, created_at, expires_at
     ), m as (
       insert into alarm_messages (alarm_id, locale, message)
       select a.id, m.locale, m.message
@@ -167,7 +187,7 @@ export async function insertAlarms(
       join input using (n)
       join a on a.id = input.id
     )
-    select input.n, a.id, a.seq, a.created_at, input.user_id in (select user_id from busy) as busy
+    select input.n, a.id, a.seq, a.created_at, a.expires_at, input.user_id in (select user_id from busy) as busy
     from input left join a on a.id = input.id order by input.n`
   const untrack = track?.(query)
   let rows
@@ -185,6 +205,7 @@ export async function insertAlarms(
       seq: Number(row.seq),
       locales: localesOf[i]!,
       createdAt: row.created_at!.toISOString(),
+      ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
     }
   })
 }
@@ -200,10 +221,11 @@ export async function catchUpAlarmIds(sql: Sql): Promise<void> {
 export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAlarm | undefined> {
   const { userId, key = '' } = alarm
   // The same alarm: the same data, and the same texts, or the same template with the same params.
+  // Not its expiry: a ttl retried a moment later names a later instant, and the first one stands.
   const [row] = await sql<
-    { id: string; seq: string; created_at: Date; locales: string[]; same: boolean }[]
+    { id: string; seq: string; created_at: Date; expires_at: Date | null; locales: string[]; same: boolean }[]
   >`
-    select a.id, a.seq, a.created_at,
+    select a.id, a.seq, a.created_at, a.expires_at,
            array(select locale from alarm_messages where alarm_id = a.id order by locale) as locales,
            a.data = ${sql.json(alarm.data as postgres.JSONValue)}
              and coalesce((select jsonb_object_agg(locale, message) from alarm_messages where alarm_id = a.id), '{}')
@@ -220,12 +242,13 @@ export async function findByKey(sql: Sql, alarm: NewAlarm): Promise<PublishedAla
     seq: Number(row.seq),
     locales: row.locales,
     createdAt: row.created_at.toISOString(),
+    ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
   }
 }
 
 type LogRow = {
   i: string
-  kind: 'alarm' | 'state'
+  kind: 'alarm' | 'state' | 'deleted'
   id: string | null
   seq: string
   data: string | null
@@ -239,6 +262,8 @@ type LogRow = {
   unseen: number | null
   template_key: string | null
   params: string | null
+  alarm_seq: string | null
+  expires_at: Date | null
 }
 
 /**
@@ -251,18 +276,21 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
   const afters = requests.map((r) => r.after)
   const rows = await sql<LogRow[]>`
     select r.i, e.kind, e.id, e.seq, e.data, e.created_at, m.locales, m.messages, e.change, e.ids, e.up_to,
-           e.template_key, e.params, b.unread, b.unseen
+           e.alarm_seq, e.expires_at, e.template_key, e.params, b.unread, b.unseen
     from unnest(${users}::text[], ${afters}::int8[]) with ordinality as r(user_id, after, i)
-    cross join lateral (
+    -- A left join: a request with nothing new still gets its badge (a sweep may have moved it).
+    left join lateral (
       (select 'alarm' as kind, id, seq, data::text as data, created_at, null::text as change, null::int8[] as ids,
-              null::int8 as up_to, template_key, params::text as params
-       from alarms where user_id = r.user_id and seq > r.after order by seq limit ${limit})
+              null::int8 as up_to, null::int8 as alarm_seq, expires_at, template_key, params::text as params
+       from alarms
+       where user_id = r.user_id and seq > r.after and (expires_at is null or expires_at > now())
+       order by seq limit ${limit})
       union all
-      (select 'state', null, seq, null, created_at, change, ids, up_to, null, null
+      (select kind, null, seq, null, created_at, change, ids, up_to, alarm_seq, null, null, null
        from user_events where user_id = r.user_id and seq > r.after order by seq limit ${limit})
       order by seq
       limit ${limit}
-    ) e
+    ) e on true
     left join lateral (
       select array_agg(locale order by locale) as locales, array_agg(message order by locale) as messages
       from alarm_messages where alarm_id = e.id
@@ -276,6 +304,7 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
   for (const row of rows) {
     const page = pages[Number(row.i) - 1]!
     page.badge = row.unread === null ? NO_BADGE : { unread: row.unread, unseen: row.unseen! }
+    if (row.seq === null) continue // nothing new for this request: its badge alone
     const key = row.kind === 'alarm' ? row.id! : `${users[Number(row.i) - 1]}\u0000${row.seq}`
     let entry = shared.get(key)
     if (!entry) {
@@ -288,6 +317,7 @@ export async function fetchAfter(sql: Sql, requests: FetchRequest[], limit: numb
 }
 
 function toEntry(row: LogRow): LogEntry {
+  if (row.kind === 'deleted') return { kind: 'deleted', seq: Number(row.seq), id: Number(row.ids![0]), alarmSeq: Number(row.alarm_seq) }
   if (row.kind === 'state')
     return {
       kind: 'state',
@@ -303,6 +333,7 @@ function toEntry(row: LogRow): LogEntry {
     messages: row.messages ?? [],
     dataJson: row.data!,
     createdAt: row.created_at.toISOString(),
+    ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
     ...(row.template_key !== null ? { template: { key: row.template_key, params: row.params ?? '{}' } } : {}),
   }
 }

@@ -43,6 +43,7 @@ export async function history(sql: Sql, userId: string, { status, before, limit 
       seq: string
       data: string
       created_at: Date
+      expires_at: Date | null
       read_at: Date | null
       seen_at: Date | null
       archived_at: Date | null
@@ -55,9 +56,10 @@ export async function history(sql: Sql, userId: string, { status, before, limit 
     }[]
   >`
     with page as (
-      select id, seq, data::text as data, created_at, read_at, seen_at, archived_at, template_key, params::text as params
+      select id, seq, data::text as data, created_at, expires_at, read_at, seen_at, archived_at, template_key, params::text as params
       from alarms
       where user_id = ${userId} ${which} ${before === undefined ? sql`` : sql`and seq < ${before}`}
+        and (expires_at is null or expires_at > now())
       order by seq desc
       limit ${limit + 1}
     )
@@ -82,6 +84,7 @@ export async function history(sql: Sql, userId: string, { status, before, limit 
       messages: row.messages ?? [],
       dataJson: row.data,
       createdAt: row.created_at.toISOString(),
+      ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
       ...(row.template_key !== null ? { template: { key: row.template_key, params: row.params ?? '{}' } } : {}),
       readAt: row.read_at?.toISOString() ?? null,
       seenAt: row.seen_at?.toISOString() ?? null,
@@ -108,8 +111,8 @@ export type MarkOptions = {
 }
 
 /**
- * Marks the alarms, all or nothing: an id that is not this user's alarm fails the whole mark with
- * 404 ALARM_NOT_FOUND, naming it. Alarms already in that state are left alone (no event, no count).
+ * Marks the alarms, all or nothing: an id that is not this user's alarm (or has expired) fails the
+ * whole mark with 404 ALARM_NOT_FOUND, naming it. Alarms already in that state are left alone (no event, no count).
  * One statement, one round trip: the user's counter row is locked first (as every writer of the
  * user takes it, so a mark and a publish never deadlock), the alarms are updated (the triggers of
  * sql/006 write the event and move the badge), and the badge after is the locked one plus what
@@ -128,6 +131,8 @@ export async function mark(
   const where =
     'ids' in target ? sql`and id = any(${ids}::int8[])` : 'upTo' in target ? sql`and seq <= ${target.upTo}` : sql``
   const value = to === 'now' ? sql`now()` : sql`null`
+  // An expired alarm is gone for the user, though the sweep may not have deleted it yet.
+  const live = sql`(expires_at is null or expires_at > now())`
   const pending = to === 'now' ? sql`and ${sql(column)} is null` : sql`and ${sql(column)} is not null`
   const [row] = await sql<
     { missing: string | null; unread: number | null; unseen: number | null; changed: number; live: number; unread_after: number; unseen_after: number }[]
@@ -139,11 +144,11 @@ export async function mark(
       select unread, unseen from user_seqs, settings where user_id = ${userId} for update of user_seqs
     ), missing as materialized (
       select x as id from unnest(${ids}::int8[]) as x
-      where not exists (select 1 from alarms where user_id = ${userId} and id = x)
+      where not exists (select 1 from alarms where user_id = ${userId} and id = x and ${live})
       limit 1
     ), changed as (
       update alarms set ${sql(column)} = ${value}
-      where user_id = ${userId} ${where} ${pending}
+      where user_id = ${userId} ${where} ${pending} and ${live}
         and exists (select 1 from counter) and not exists (select 1 from missing)
       returning read_at, seen_at, archived_at
     )
@@ -165,6 +170,35 @@ export async function mark(
   return { changed: row!.changed, badge: { unread: before.unread + unread!, unseen: before.unseen + unseen! } }
 }
 
+/**
+ * Deletes one of the user's alarms and answers its seq and the badge after. The counter row is
+ * locked first (the writers' order); the delete trigger (sql/010) writes the `deleted` entry
+ * into the user's log after it and moves the badge. Not the user's, or expired: 404 ALARM_NOT_FOUND.
+ */
+export async function deleteAlarm(
+  sql: Sql,
+  userId: string,
+  id: number,
+  { quiet = false, lockTimeoutMs = 0 }: MarkOptions = {},
+): Promise<{ id: number; seq: number; badge: Badge }> {
+  const [row] = await sql<{ seq: string | null; unread: number | null; unseen: number | null; was_unread: boolean; was_unseen: boolean }[]>`
+    with settings as materialized (
+      select set_config('herald.quiet', ${quiet ? 'on' : 'off'}, true), set_config('lock_timeout', ${lockTimeoutMs + 'ms'}, true)
+    ), counter as materialized (
+      select unread, unseen from user_seqs, settings where user_id = ${userId} for update of user_seqs
+    ), gone as (
+      delete from alarms
+      where user_id = ${userId} and id = ${id} and (expires_at is null or expires_at > now())
+        and exists (select 1 from counter)
+      returning seq, read_at is null and archived_at is null as was_unread, seen_at is null and archived_at is null as was_unseen
+    )
+    select g.seq, c.unread, c.unseen, g.was_unread, g.was_unseen
+    from (select 1) as one left join counter c on true left join gone g on true`
+  if (!row || row.seq === null) throw Errors.alarmNotFound(id)
+  const badge = { unread: row.unread! - Number(row.was_unread), unseen: row.unseen! - Number(row.was_unseen) }
+  return { id, seq: Number(row.seq), badge }
+}
+
 /** The user's badge now. */
 export async function badgeOf(sql: Sql, userId: string): Promise<Badge> {
   const [row] = await sql<Badge[]>`select unread, unseen from user_seqs where user_id = ${userId}`
@@ -174,6 +208,8 @@ export async function badgeOf(sql: Sql, userId: string): Promise<Badge> {
 export type Inbox = {
   history(userId: string, query: HistoryQuery): Promise<HistoryPage>
   mark(userId: string, kind: Mark, target: MarkTarget): Promise<{ changed: number; badge: Badge }>
+  /** Deletes one alarm: every stream of the user gets `deleted`. */
+  remove(userId: string, id: number): Promise<{ id: number; seq: number; badge: Badge }>
   badge(userId: string): Promise<Badge>
 }
 
@@ -189,13 +225,21 @@ export function createInbox(sql: Sql, { announcer, lockTimeoutMs = 5000 }: Inbox
     history: (userId, query) => history(sql, userId, query),
     async mark(userId, kind, target) {
       const quiet = announcer?.quietCommits() ?? false
-      const result = await mark(sql, userId, kind, target, { quiet, lockTimeoutMs }).catch((error) => {
-        if ((error as { code?: string }).code === '55P03') throw Errors.userBusy(lockTimeoutMs)
-        throw error
-      })
+      const result = await mark(sql, userId, kind, target, { quiet, lockTimeoutMs }).catch(busy)
       if (quiet && result.changed > 0) await announcer!.announce([userId])
       return result
     },
+    async remove(userId, id) {
+      const quiet = announcer?.quietCommits() ?? false
+      const result = await deleteAlarm(sql, userId, id, { quiet, lockTimeoutMs }).catch(busy)
+      if (quiet) await announcer!.announce([userId])
+      return result
+    },
     badge: (userId) => badgeOf(sql, userId),
+  }
+
+  function busy(error: unknown): never {
+    if ((error as { code?: string }).code === '55P03') throw Errors.userBusy(lockTimeoutMs)
+    throw error
   }
 }

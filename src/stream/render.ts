@@ -2,7 +2,7 @@
 // template alarm's once per (alarm, locale, time zone), a state change's once per row.
 import type { RenderError } from '../errors'
 import { canonicalLocale, chooseLocale } from '../locale'
-import type { AlarmRow, Badge, LogEntry, StateRow } from '../store/alarms'
+import type { AlarmRow, Badge, DeletedRow, LogEntry, StateRow } from '../store/alarms'
 import { renderTemplate } from '../templates/render'
 import { comment, encode, frame } from './sse'
 
@@ -59,6 +59,20 @@ export function stateFrame(row: StateRow): Uint8Array {
     const which = row.ids ? `"ids":${JSON.stringify(row.ids)}` : `"upTo":${row.upTo}`
     const data = `{"seq":${row.seq},"change":${JSON.stringify(row.change)},${which}}`
     bytes = encode(frame({ id: String(row.seq), event: 'state', data }))
+    frames.set('', bytes)
+  }
+  return bytes
+}
+
+/**
+ * An alarm deleted: `id` and `seq` name the alarm, as its `alarm` event did; `id:` is the
+ * deletion's own place in the log, so a resumed stream neither repeats nor misses it.
+ */
+export function deletedFrame(row: DeletedRow): Uint8Array {
+  const { frames } = cacheOf(row)
+  let bytes = frames.get('')
+  if (!bytes) {
+    bytes = encode(frame({ id: String(row.seq), event: 'deleted', data: `{"id":${row.id},"seq":${row.alarmSeq}}` }))
     frames.set('', bytes)
   }
   return bytes
@@ -143,7 +157,9 @@ export function alarmJson(row: AlarmRow, { locale, message, renderError }: Text,
     : ''
   return (
     `{"id":${row.id},"seq":${row.seq},"locale":${JSON.stringify(locale)},` +
-    `"message":${JSON.stringify(message)}${template},"data":${row.dataJson},"createdAt":"${row.createdAt}"${extra}}`
+    `"message":${JSON.stringify(message)}${template},"data":${row.dataJson},"createdAt":"${row.createdAt}"` +
+    (row.expiresAt ? `,"expiresAt":"${row.expiresAt}"` : '') +
+    `${extra}}`
   )
 }
 

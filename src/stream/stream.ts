@@ -6,7 +6,7 @@ import type { Available } from '../locale'
 import type { Fetcher } from './fetcher'
 import type { Live, LiveStream } from './live'
 import type { EndReason, StreamMetrics } from '../metrics'
-import { alarmFrame, badgeFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, stateFrame, SUPERSEDED } from './render'
+import { alarmFrame, badgeFrame, deletedFrame, EXPIRED, HEARTBEAT, isFirstRender, openFrame, readyFrame, stateFrame, SUPERSEDED } from './render'
 
 export type StreamContext = {
   live: Live
@@ -214,10 +214,7 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     }
     if (this.ended) return this.poke()
     this.phase = 'idle'
-    if (page.entries.length > 0) {
-      this.sendPage(page)
-      this.settle()
-    }
+    if (this.sendPage(page)) this.settle()
     // Nothing was sent, or a wake-up came while the fetch ran: either way, look again.
     this.poke()
   }
@@ -259,17 +256,21 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     this.poke()
   }
 
-  private sendPage({ entries, badge }: Page) {
+  /** Sends the page's entries and, when it is news to this client, its badge; true if it sent any. */
+  private sendPage({ entries, badge }: Page): boolean {
     for (const entry of entries) this.sendEntry(entry)
-    this.position = entries[entries.length - 1]!.seq
-    // The badge read in the same snapshot as these entries, when it is news to this client.
-    if (badge.unread !== this.unread || badge.unseen !== this.unseen) {
+    if (entries.length > 0) this.position = entries[entries.length - 1]!.seq
+    // The badge read in the same snapshot as these entries. It can move with no entry: the sweep
+    // deleting an expired alarm that was unread changes it and adds nothing to the log.
+    const moved = badge.unread !== this.unread || badge.unseen !== this.unseen
+    if (moved) {
       this.told(badge)
       this.send(badgeFrame(badge))
       this.ctx.metrics?.frame('badge')
     }
     // A full page means there may be more: read on at the next pull, once the client has room.
     if (entries.length >= this.ctx.fetcher.limit) this.behind = true
+    return entries.length > 0 || moved
   }
 
   private sendEntry(entry: LogEntry) {
@@ -277,6 +278,10 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
     if (entry.kind === 'state') {
       this.send(stateFrame(entry))
       return ctx.metrics?.frame('state')
+    }
+    if (entry.kind === 'deleted') {
+      this.send(deletedFrame(entry))
+      return ctx.metrics?.frame('deleted')
     }
     const first = isFirstRender(entry)
     if (first) ctx.available.add(entry.locales) // a direct writer's language counts once seen

@@ -283,7 +283,7 @@ test("the seed's plain EventSource still works in the browser", async () => {
   })
 }, 30_000)
 
-test('the inbox: a bell with the unread count in two tabs; reading, mark-all-read and archive show in both', async () => {
+test('the inbox: a bell with the unread count in two tabs; reading, mark-all-read, archive, delete and expiry show in both', async () => {
   const { herald: h, context: ctx } = await setup('browser_inbox')
   const first = await open(ctx, `${h.url}/?user=inbox&lang=en-US`)
   await waitForState(first, 'open', { role: 'leader' })
@@ -307,6 +307,18 @@ test('the inbox: a bell with the unread count in two tabs; reading, mark-all-rea
   await first.click('#alarms li[data-seq="1"] .archive')
   await second.waitForSelector('#alarms li[data-seq="1"].archived', { state: 'attached' })
   expect(await second.locator('#count').textContent()).toBe('2')
+
+  // Delete in the follower tab: the `deleted` event reaches both tabs, which drop the item.
+  await second.click('#alarms li[data-seq="3"] .delete')
+  await Promise.all([first, second].map((page) => page.waitForSelector('#alarms li[data-seq="3"]', { state: 'detached' })))
+  expect(await first.locator('#count').textContent()).toBe('1')
+
+  // An alarm that expires: shown, then gone from both tabs when it expires, and from the badge.
+  const res = await h.publish({ userId: 'inbox', messages: { 'en-US': 'soon gone' }, ttl: 1 })
+  const { seq } = (await res.json()) as { seq: number }
+  await Promise.all([badge(first, 1), badge(second, 1)])
+  await Promise.all([first, second].map((page) => page.waitForSelector(`#alarms li[data-seq="${seq}"]`, { state: 'detached' })))
+  await Promise.all([badge(first, 0), badge(second, 0)])
   expect((first as Page & { errors: string[] }).errors).toEqual([])
   expect((second as Page & { errors: string[] }).errors).toEqual([])
 }, 30_000)

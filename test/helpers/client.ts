@@ -109,7 +109,7 @@ type Reply = Response | Error
  */
 export function createFakeHerald() {
   const replies: Reply[] = []
-  const requests: { url: URL; headers: Headers }[] = []
+  const requests: { url: URL; headers: Headers; method: string }[] = []
   const pending: ((stream: FakeStream) => void)[] = []
   const unclaimed: FakeStream[] = []
 
@@ -147,7 +147,7 @@ export function createFakeHerald() {
   async function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const url = new URL(String(input))
     const headers = new Headers(init?.headers)
-    requests.push({ url, headers })
+    requests.push({ url, headers, method: init?.method ?? 'GET' })
     const reply = replies.shift()
     if (reply instanceof Error) throw reply
     if (reply) return reply

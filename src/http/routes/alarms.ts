@@ -2,23 +2,38 @@
 import { Elysia } from 'elysia'
 import { Errors, HeraldError } from '../../errors'
 import { NO_METRICS, type Metrics } from '../../metrics'
-import { MAX_BODY_BYTES, parsePublishBody, readJson, type BodyLimits } from '../input'
+import { MAX_BODY_BYTES, parsePublishBody, readJson, type BodyLimits, type PublishRules } from '../input'
 import type { Available } from '../../locale'
-import type { NewAlarm } from '../../store/alarms'
+import type { NewAlarm, PublishedAlarm } from '../../store/alarms'
 import { isUnreachable } from '../../store/db'
 import type { Publisher } from '../../store/publisher'
 import type { Catalogue } from '../../templates/catalogue'
 import { checkParams } from '../../templates/params'
 import type { Admission } from '../admission'
 
-export function alarmRoutes(
-  publisher: Publisher,
-  available: Available,
-  admission: Pick<Admission, 'admitPublish'>,
-  templates: Pick<Catalogue, 'get'>,
-  body: BodyLimits = {},
-  metrics: Pick<Metrics, 'published' | 'publishAnswered'> = NO_METRICS,
-) {
+export type AlarmRouteOptions = {
+  publisher: Publisher
+  available: Available
+  admission: Pick<Admission, 'admitPublish'>
+  templates: Pick<Catalogue, 'get'>
+  body?: BodyLimits
+  /** What a publish may ask for (HERALD_MAX_TTL). */
+  rules?: PublishRules
+  metrics?: Pick<Metrics, 'published' | 'publishAnswered'>
+  /** Told of each stored alarm's expiry (the sweeper wakes for it). */
+  expiring?: (at: string) => void
+}
+
+export function alarmRoutes({
+  publisher,
+  available,
+  admission,
+  templates,
+  body = {},
+  rules = {},
+  metrics = NO_METRICS,
+  expiring = () => {},
+}: AlarmRouteOptions) {
   return new Elysia({ name: 'alarms' }).post(
     '/alarms',
     async ({ request, server }) => {
@@ -26,7 +41,7 @@ export function alarmRoutes(
       const answered = (status: number) => metrics.publishAnswered(status, (performance.now() - started) / 1000)
       try {
         admission.admitPublish(request, server?.requestIP(request)?.address)
-        const input = parsePublishBody(await readJson(request, { maxBytes: MAX_BODY_BYTES, ...body }))
+        const input = parsePublishBody(await readJson(request, { maxBytes: MAX_BODY_BYTES, ...body }), rules)
         const response = input.template ? await publishTemplated(input, input.template) : await publishTexts(input)
         answered(response.status)
         return response
@@ -44,8 +59,14 @@ export function alarmRoutes(
     available.check(Object.keys(input.messages)) // before anything is stored
     const { alarm, created } = await publisher.publish(input)
     available.add(alarm.locales)
-    if (created) metrics.published('api')
+    stored(alarm, created)
     return Response.json(alarm, { status: created ? 201 : 200 })
+  }
+
+  function stored(alarm: PublishedAlarm, created: boolean) {
+    if (!created) return
+    metrics.published('api')
+    if (alarm.expiresAt) expiring(alarm.expiresAt)
   }
 
   /** Checked against the key's arguments before anything is stored; its languages are the template's. */
@@ -54,7 +75,7 @@ export function alarmRoutes(
     if (!template) throw Errors.unknownTemplate(key)
     checkParams(template.arguments, params)
     const { alarm, created } = await publisher.publish(input)
-    if (created) metrics.published('api')
+    stored(alarm, created)
     return Response.json({ ...alarm, locales: template.locales, template: key }, { status: created ? 201 : 200 })
   }
 }

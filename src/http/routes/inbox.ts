@@ -1,12 +1,14 @@
-// The inbox: GET /users/:userId/alarms (history) and POST /users/:userId/alarms/{read|unread|seen|
-// archive|unarchive} (marks). The user's own token, or a publish key (a server acting for users).
+// The inbox: GET /users/:userId/alarms (history), POST /users/:userId/alarms/{read|unread|seen|
+// archive|unarchive} (marks) and DELETE /users/:userId/alarms/:id. The user's own token, or a
+// publish key (a server acting for users).
 import { Elysia } from 'elysia'
 import { parseAcceptLanguage, parseLangParam, streamLanguage, type Available } from '../../locale'
+import { NO_METRICS, type Metrics } from '../../metrics'
 import { MARKS, type Inbox, type Mark } from '../../store/inbox'
 import { alarmJson, textOf } from '../../stream/render'
 import type { Catalogue } from '../../templates/catalogue'
 import type { Admission } from '../admission'
-import { parseHistoryQuery, parseMarkBody, usersPathUserId } from '../inbox-input'
+import { parseHistoryQuery, parseMarkBody, pathAlarmId, usersPathUserId } from '../inbox-input'
 import { parseTimeZone, readJson } from '../input'
 
 export type InboxRouteOptions = {
@@ -18,12 +20,13 @@ export type InboxRouteOptions = {
   /** Gives template alarms their current template before they are rendered. */
   templates: Pick<Catalogue, 'resolve'>
   admission: Pick<Admission, 'admitUser'>
+  metrics?: Pick<Metrics, 'removed'>
 }
 
 /** Mark bodies are small: 1,000 ids fit in 16 KiB. */
 const MAX_MARK_BYTES = 16 * 1024
 
-export function inboxRoutes({ inbox, available, defaultLocale, defaultTimeZone, templates, admission }: InboxRouteOptions) {
+export function inboxRoutes({ inbox, available, defaultLocale, defaultTimeZone, templates, admission, metrics = NO_METRICS }: InboxRouteOptions) {
   const routes = new Elysia({ name: 'inbox' }).get('/users/:userId/alarms', async ({ request }) => {
     const url = new URL(request.url)
     const userId = usersPathUserId(request, url)
@@ -45,6 +48,15 @@ export function inboxRoutes({ inbox, available, defaultLocale, defaultTimeZone, 
     return new Response(body, { headers: { 'content-type': 'application/json', 'content-language': locale } })
   })
   for (const kind of MARKS) routes.post(`/users/:userId/alarms/${kind}`, ({ request }) => markRoute(request, kind), { parse: 'none' })
+  routes.delete('/users/:userId/alarms/:id', async ({ request }) => {
+    const url = new URL(request.url)
+    const userId = usersPathUserId(request, url)
+    const id = pathAlarmId(url)
+    await admission.admitUser(request, url, userId)
+    const removed = await inbox.remove(userId, id)
+    metrics.removed('deleted', 1)
+    return Response.json(removed)
+  }, { parse: 'none' })
   return routes
 
   async function markRoute(request: Request, kind: Mark) {

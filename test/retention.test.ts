@@ -322,6 +322,7 @@ describe('the retention job', () => {
       retentionDays: 365,
       batch: 250,
       retentionMs: 20,
+      idleMs: 20,
       onReport: (counts) => {
         for (const key of ['expired', 'retention', 'events'] as const) removed[key] += counts[key]
         if (removed.retention >= 3000) reported()

@@ -95,16 +95,18 @@ export type SweeperOptions = {
   /** Days an alarm is kept; 0 = forever (only expiry deletes). */
   retentionDays: number
   /**
-   * The longest the sweeper sleeps: how often it deletes what is older than `retentionDays`,
-   * looks for expiries it was not told of (a direct writer's), and logs what it removed.
+   * The longest the sweeper sleeps: how often it looks for expiries it was not told of (a direct
+   * writer's), and logs what it removed.
    */
+  idleMs?: number
+  /** How often it deletes what is older than `retentionDays`: days are the unit, an hour is on time. */
   retentionMs?: number
   /** How soon it tries again when another instance holds the sweep, or a user's row was busy. */
   retryMs?: number
   /** Batches one turn deletes at most, so a backlog is worked off in steps that leave room for other work. */
   maxBatches?: number
   batch?: number
-  /** Told what was removed, once per `retentionMs` when anything was. */
+  /** Told what was removed, once per `idleMs` when anything was. */
   onReport?: (removed: { expired: number; retention: number; events: number }) => void
   onRemoved?: (reason: RemovalReason, count: number) => void
   onError: (error: unknown) => void
@@ -120,18 +122,18 @@ export type Sweeper = {
 
 /**
  * The background job. It sleeps until the next expiry it knows of (the database's, read after
- * every turn, and the ones this instance stores, told through expiring()), at most `retentionMs`:
- * an idle Herald sends one sweep a minute, not one a second, and an expired alarm leaves the
+ * every turn, and the ones this instance stores, told through expiring()), at most `idleMs`:
+ * an idle Herald sends one sweep statement a minute (and retention's once an hour), not one a second, and an expired alarm leaves the
  * badge within milliseconds of its expiry. Never two turns at once; stop() waits for the one running.
  */
 export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
-  const { retentionDays, retentionMs = 60_000, retryMs = 1000, maxBatches = 100, batch = SWEEP_BATCH } = options
+  const { retentionDays, idleMs = 60_000, retentionMs = 3_600_000, retryMs = 1000, maxBatches = 100, batch = SWEEP_BATCH } = options
   let stopped = false
   let timer: ReturnType<typeof setTimeout> | undefined
   let wakeAt = Infinity
   let running: Promise<void> = Promise.resolve()
   let retentionDue = 0 // at once: a Herald started after a long pause catches up
-  let reportDue = Date.now() + retentionMs
+  let reportDue = Date.now() + idleMs
   const pending = { expired: 0, retention: 0, events: 0 }
 
   /** Batches until one comes back short (or the lock is elsewhere): what is due now is gone. */
@@ -151,7 +153,7 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
 
   /** One turn; answers how long to sleep after it. */
   async function work(): Promise<number> {
-    let sleep = retentionMs
+    let sleep = idleMs
     const expired = await drain(() => deleteExpired(sql, batch))
     pending.expired += expired.alarms
     if (expired.alarms > 0) options.onRemoved?.('expired', expired.alarms)
@@ -166,7 +168,7 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
     }
     if (retentionDays > 0) sleep = Math.min(sleep, Math.max(0, retentionDue - Date.now()))
     if (Date.now() >= reportDue) {
-      reportDue = Date.now() + retentionMs
+      reportDue = Date.now() + idleMs
       if (pending.expired + pending.retention + pending.events > 0) options.onReport?.({ ...pending })
       pending.expired = pending.retention = pending.events = 0
     }

@@ -12,7 +12,8 @@
 // --workers=2,3 --cluster-max=50000 (--quick: 6000) --cluster-per-worker=19000 (cluster mode: each
 // worker count is asked min(cluster-max, workers × cluster-per-worker) streams);
 // --signals=postgres,redis (instances); --metrics-streams=10000 (--quick: 5000; the metrics phase:
-// idle CPU and RSS per stream, and publishes, with HERALD_METRICS on and off); --out=<file>
+// idle CPU and RSS per stream, and publishes, with HERALD_METRICS on and off); retention (the
+// retention job's deletes with streams reading); --out=<file>
 // (instead of bench/results/<date>.json).
 import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
@@ -24,6 +25,7 @@ import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
 import { measureDevices } from './devices'
 import { measureInbox } from './inbox'
+import { measureRetention } from './retention'
 import { formatTable, percentiles, type Row } from './report'
 
 const { values: args } = parseArgs({
@@ -45,7 +47,7 @@ const { values: args } = parseArgs({
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics', 'retention']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -77,6 +79,8 @@ const DELIVERY_SAMPLES = quick ? 200 : 1000
 const DELIVERY_RATE = 100 // POST /alarms per second, spread over the streams on A
 const DELIVERY_USERS = quick ? 200 : 1000
 // The inbox phase: history with this many alarms in the table, spread over this many users.
+// The retention phase: streams reading while the job deletes.
+const RETENTION_STREAMS = quick ? 2000 : 10_000
 const INBOX_ALARMS = Number(args['inbox-alarms'] ?? (quick ? 200_000 : 1_000_000))
 const INBOX_USERS = 10_000
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -888,6 +892,25 @@ try {
     )
     if (m) results.devices = m
   }
+  if (only.has('retention')) {
+    const m = await phase('retention', () =>
+      measureRetention(
+        { streams: RETENTION_STREAMS, oldAlarms: quick ? 200_000 : 1_000_000, deliveryRate: LATENCY_RATE },
+        {
+          workers: workers.slice(0, Math.max(2, mainLoad)),
+          ask,
+          freshDatabase: (name) => freshDatabase(admin, name),
+          async startHerald(url, env) {
+            const server = await startTarget({ ...TARGETS[0]!, env: { ...TARGETS[0]!.env, ...env } }, url)
+            return { port: server.port, stop: () => stopProcess(server) }
+          },
+          connect: (url) => postgres(url, { max: 4, onnotice: () => {} }),
+          log,
+        },
+      ),
+    )
+    if (m) results.retention = m
+  }
   if (only.has('metrics'))
     for (const mode of ['on', 'off'] as const) {
       const m = await phase(`metrics ${mode}`, () => measureMetrics(mode, admin, workers.slice(0, mainLoad)))
@@ -942,9 +965,10 @@ type Results = {
   render?: Measures
   /** HERALD_METRICS on and off. */
   metrics?: Partial<Record<MetricsMode, Measures>>
+  retention?: Measures
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {} }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {}, retention }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -1050,6 +1074,17 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('mark all read: 10,000 unread alarms, one request', inbox.mark_all_read_ms, 'ms', 'lower')
     other('marks through the API (16 clients, read/unread by id)', inbox.marks_per_s, '/s', 'higher')
     other('marks failed / unread left after mark-all-read', `${inbox.marks_failed} / ${inbox.mark_all_read_left}`, '', 'none')
+  }
+  if (retention) {
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
+      rows.push({ label: `retention: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const streams = Number(retention.retention_streams).toLocaleString('en-US')
+    other(`old alarms deleted (batches of 1,000), ${streams} streams reading`, retention.retention_rows_per_s, 'rows/s', 'higher')
+    other('old alarms deleted / left', `${retention.retention_rows} / ${retention.retention_left}`, '', 'none')
+    const latency = (key: string) => (h[key] === undefined ? undefined : { value: h[key], label: 'no deleting' })
+    other(`new alarm → stream meanwhile, p50 (${LATENCY_RATE}/s)`, retention.retention_delivery_p50_ms, 'ms', 'lower', latency('latency_p50_ms_1000'))
+    other('new alarm → stream meanwhile, p99', retention.retention_delivery_p99_ms, 'ms', 'lower', latency('latency_p99_ms_1000'))
+    other('new alarms lost meanwhile', retention.retention_delivery_lost, '', 'lower')
   }
   // Metrics on, compared with the same run's Herald with metrics off.
   const { on, off } = metrics

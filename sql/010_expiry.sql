@@ -35,10 +35,27 @@ language plpgsql
 set search_path from current
 as $$
 declare
-  announced boolean := current_setting('herald.sweep', true) is distinct from 'on';
   d record;
   top bigint;
+  woken int;
 begin
+  if current_setting('herald.sweep', true) = 'on' then
+    -- The sweep (src/store/retention.ts) locked these users' counter rows first, in user order:
+    -- one statement moves every badge, and the users whose badge moved are woken to hear it.
+    with moved as (
+      select user_id,
+             count(*) filter (where read_at is null and archived_at is null)::int as unread,
+             count(*) filter (where seen_at is null and archived_at is null)::int as unseen
+      from old_rows group by user_id
+    ), changed as (
+      update user_seqs u set unread = u.unread - m.unread, unseen = u.unseen - m.unseen
+      from moved m
+      where u.user_id = m.user_id and (m.unread > 0 or m.unseen > 0)
+      returning u.user_id
+    )
+    select count(pg_notify('herald_' || tg_table_schema, user_id)) into woken from changed;
+    return null;
+  end if;
   for d in
     select user_id,
            count(*) filter (where read_at is null and archived_at is null)::int as unread,
@@ -49,19 +66,13 @@ begin
     from old_rows group by user_id
     order by user_id
   loop
-    if announced then
-      update user_seqs set last_seq = last_seq + d.n, unread = unread - d.unread, unseen = unseen - d.unseen
-      where user_id = d.user_id
-      returning last_seq into top;
-      insert into user_events (user_id, seq, kind, change, ids, alarm_seq)
-      select d.user_id, top - d.n + k, 'deleted', 'deleted', array[d.ids[k]], d.seqs[k]
-      from generate_subscripts(d.ids, 1) as k;
-      if current_setting('herald.quiet', true) is distinct from 'on' then
-        perform pg_notify('herald_' || tg_table_schema, d.user_id);
-      end if;
-    elsif d.unread > 0 or d.unseen > 0 then
-      update user_seqs set unread = unread - d.unread, unseen = unseen - d.unseen where user_id = d.user_id;
-      -- The badge moved: the user's streams say so (a badge event, nothing in the log).
+    update user_seqs set last_seq = last_seq + d.n, unread = unread - d.unread, unseen = unseen - d.unseen
+    where user_id = d.user_id
+    returning last_seq into top;
+    insert into user_events (user_id, seq, kind, change, ids, alarm_seq)
+    select d.user_id, top - d.n + k, 'deleted', 'deleted', array[d.ids[k]], d.seqs[k]
+    from generate_subscripts(d.ids, 1) as k;
+    if current_setting('herald.quiet', true) is distinct from 'on' then
       perform pg_notify('herald_' || tg_table_schema, d.user_id);
     end if;
   end loop;

@@ -434,9 +434,9 @@ describe('the retention job', () => {
     await sweepHeld()
     // Now a writer holds user a's counter row: a's alarm waits, b's goes.
     const userHeld = await holding((tx) => tx`select 1 from user_seqs where user_id = 'a' for update`)
-    expect(await deleteExpired(r.db.sql)).toMatchObject({ held: true, alarms: 1, left: true })
+    expect(await deleteExpired(r.db.sql)).toMatchObject({ held: true, alarms: 1, due: 2 })
     await userHeld()
-    expect(await deleteExpired(r.db.sql)).toMatchObject({ held: true, alarms: 1, left: false })
+    expect(await deleteExpired(r.db.sql)).toMatchObject({ held: true, alarms: 1, due: 1 })
     await other.end()
   })
 })

@@ -12,10 +12,11 @@ export const SWEEP_BATCH = 1000
 
 /**
  * What one batch did; `held: false` when another instance was sweeping (nothing was deleted).
- * `left`: due alarms this batch could not take (their user's row was busy, or the batch was full).
- * `nextMs`: from now until the next alarm expires, by the database's clock (expiry batches only).
+ * `due`: the rows it found due (at most the limit: a full batch means there may be more); more due
+ * than deleted means some users' rows were busy. `nextMs`: from now until the next alarm expires,
+ * by the database's clock (expiry batches only).
  */
-export type Batch = { held: boolean; alarms: number; events: number; left?: boolean; nextMs?: number | null }
+export type Batch = { held: boolean; alarms: number; events: number; due: number; nextMs?: number | null }
 
 /**
  * The sweep's lock, one per schema (a test's schema, a tenant's): the two-key advisory lock space,
@@ -35,7 +36,7 @@ export async function deleteExpired(sql: Sql, limit = SWEEP_BATCH): Promise<Batc
     with ${sweepOf(sql, sql`expires_at <= now()`, sql`order by expires_at`, limit)}
     select (select held from lock) as held, (select count(*) from gone)::int as n, (select count(*) from doomed)::int as due,
            (select extract(epoch from min(expires_at) - now()) * 1000 from alarms where expires_at > now())::float8 as next_ms`
-  return { held: row!.held, alarms: row!.n, events: 0, left: row!.due > row!.n || row!.due === limit, nextMs: row!.next_ms }
+  return { held: row!.held, alarms: row!.n, events: 0, due: row!.due, nextMs: row!.next_ms }
 }
 
 /** Deletes up to `limit` alarms, and as many log events, older than `days`; as deleteExpired. */
@@ -46,13 +47,14 @@ export async function deleteOlderThan(sql: Sql, days: number, limit = SWEEP_BATC
   const [row] = await sql<{ held: boolean; n: number }[]>`
     with lock as materialized (select ${lockHeld(sql)} as held),
     gone as (
+      -- By row address: events are never updated, and a TID look-up is the cheapest delete there is.
       delete from user_events
-      where (user_id, seq) in (select user_id, seq from user_events where ${old} limit ${limit})
-        and (select held from lock)
+      where ctid = any(array(select ctid from user_events where ${old} and (select held from lock) limit ${limit}))
       returning 1
     )
     select (select held from lock) as held, (select count(*) from gone)::int as n`
-  return { held: batch.held && row!.held, alarms: batch.alarms, events: row!.n }
+  // Events hold no lock anyone waits for: a full batch of them is as "due" as one of alarms.
+  return { held: batch.held && row!.held, alarms: batch.alarms, events: row!.n, due: Math.max(batch.due, row!.n) }
 }
 
 /** A piece of a statement, spliced into another. */
@@ -63,10 +65,10 @@ function lockHeld(sql: Sql) {
 }
 
 async function deleteAlarmsWhere(sql: Sql, due: Fragment, order: Fragment, limit: number): Promise<Batch> {
-  const [row] = await sql<{ held: boolean; n: number }[]>`
+  const [row] = await sql<{ held: boolean; n: number; due: number }[]>`
     with ${sweepOf(sql, due, order, limit)}
-    select (select held from lock) as held, (select count(*) from gone)::int as n`
-  return { held: row!.held, alarms: row!.n, events: 0 }
+    select (select held from lock) as held, (select count(*) from gone)::int as n, (select count(*) from doomed)::int as due`
+  return { held: row!.held, alarms: row!.n, events: 0, due: row!.due }
 }
 
 /** The common part of both sweeps: the lock, what is due, the users' rows, the delete (`gone`). */
@@ -82,8 +84,9 @@ function sweepOf(sql: Sql, due: Fragment, order: Fragment, limit: number): Fragm
       order by user_id
       for update skip locked
     ), gone as (
+      -- An array, not IN (subquery): the planner would hash-join the whole table against the batch.
       delete from alarms
-      where id in (select id from doomed where user_id in (select user_id from mine))
+      where id = any(array(select id from doomed where user_id in (select user_id from mine)))
       returning 1
     )`
 }
@@ -137,16 +140,20 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
   const pending = { expired: 0, retention: 0, events: 0 }
 
   /** Batches until one comes back short (or the lock is elsewhere): what is due now is gone. */
-  async function drain(step: () => Promise<Batch>): Promise<Batch> {
-    const total: Batch = { held: true, alarms: 0, events: 0 }
+  /**
+   * Batches until one finds less than a batch due (or the lock is elsewhere): what is due now is
+   * gone, but for users another transaction held (`left`).
+   */
+  async function drain(step: () => Promise<Batch>): Promise<Batch & { left: boolean }> {
+    const total = { held: true, alarms: 0, events: 0, due: 0, left: false, nextMs: undefined as number | null | undefined }
     for (let i = 0; i < maxBatches && !stopped; i++) {
       const done = await step()
       total.alarms += done.alarms
       total.events += done.events
       total.held = done.held
-      total.left = done.left
       total.nextMs = done.nextMs
-      if (!done.held || (done.alarms < batch && done.events < batch)) break
+      total.left = done.due >= batch || done.due > done.alarms + done.events
+      if (!done.held || done.due < batch) break
     }
     return total
   }
@@ -161,7 +168,7 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
     else if (expired.nextMs != null) sleep = Math.min(sleep, Math.max(0, expired.nextMs) + CLOCK_SLACK_MS)
     if (retentionDays > 0 && Date.now() >= retentionDue) {
       const aged = await drain(() => deleteOlderThan(sql, retentionDays, batch))
-      retentionDue = Date.now() + (aged.held ? retentionMs : retryMs)
+      retentionDue = Date.now() + (aged.held && !aged.left ? retentionMs : retryMs)
       pending.retention += aged.alarms
       pending.events += aged.events
       if (aged.alarms > 0) options.onRemoved?.('retention', aged.alarms)

@@ -14,7 +14,7 @@
 // --signals=postgres,redis (instances); --metrics-streams=10000 (--quick: 5000; the metrics phase:
 // idle CPU and RSS per stream, and publishes, with HERALD_METRICS on and off); retention (the
 // retention job's deletes with streams reading); --out=<file>
-// (instead of bench/results/<date>.json).
+// (instead of bench/results/<date>.json). The curves (bench/curves.ts) go beside it as <name>.svg.
 import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
@@ -27,6 +27,7 @@ import { measureDevices } from './devices'
 import { measureInbox } from './inbox'
 import { measureRetention } from './retention'
 import { formatTable, percentiles, type Row } from './report'
+import { benchCharts, drawCharts } from './curves'
 
 const { values: args } = parseArgs({
   args: Bun.argv.slice(2),
@@ -950,6 +951,10 @@ const instances = { signals: SIGNALS, supersedeSamples: SUPERSEDE_SAMPLES, deliv
 const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('metrics') && { metrics: { streams: METRICS_STREAMS, scrapeEveryMs: SCRAPE_EVERY_MS } }), ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }) }
 await Bun.write(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, ...settings, seconds, failures, results, table: rows }, null, 2) + '\n')
 console.log(`results: ${file.pathname.replace(ROOT, '')}`)
+// The curves beside the JSON, from the same results.
+const svg = new URL(file.pathname.replace(/(\.json)?$/, '.svg'), 'file://')
+await Bun.write(svg, drawCharts(benchCharts(results), `Herald ${date}, ${quick ? 'quick' : 'full'} run: ${machine.cpus}, ${machine.memory_gib} GiB, Bun ${machine.bun}, PostgreSQL ${machine.postgres}`))
+console.log(`curves: ${svg.pathname.replace(ROOT, '')}`)
 if (failures.length) process.exitCode = 1
 
 type Results = {

@@ -1,5 +1,6 @@
 // The benchmark's own parts: its numbers are only as good as its percentiles and its SSE client.
 import { describe, expect, test } from 'bun:test'
+import { benchCharts, drawCharts } from '../bench/curves'
 import { formatTable, percentiles } from '../bench/report'
 import { openStream, type SseStream } from '../bench/sse-client'
 import { testHerald, until } from './helpers/herald'
@@ -34,6 +35,35 @@ describe('bench report', () => {
     expect(line('held').split('|').map((cell) => cell.trim())).toEqual(['', 'held', '50,000', '—', '2.51× better vs 1 process (19,900)', ''])
     expect(line('rss')).toContain('0.83× worse vs 1 process (5 KiB)')
     expect(line('alone')).not.toContain('×')
+  })
+})
+
+describe('bench curves', () => {
+  const results = {
+    herald: { held_1000: 1000, rss_per_stream_kib_1000: 10.9, latency_p99_ms_1000: 5.3, held_19900: 19_874, rss_per_stream_kib_19900: 5.5 },
+    baseline: { held_1000: 1000, rss_per_stream_kib_1000: 10.4, latency_p99_ms_1000: 4_900 },
+    cluster: { 6: { clusterCurve: [{ workers: 6, streams: 110_000, rssPerStreamKiB: 5.9, deliveryP99Ms: 800 }] } },
+    batch: { batchCurve: [{ size: 1000, perSecond: 31_000 }, { size: 1, perSecond: 3_000 }] },
+  }
+
+  test('each series takes the points the run measured, in order of x; what it did not measure is left out', () => {
+    const [rss, p99, publish] = benchCharts(results)
+    const points = (chart: typeof rss, name: string) => chart!.series.find((s) => s.name.startsWith(name))!.points
+    expect(points(rss, 'Herald, 1 process')).toEqual([{ x: 1000, y: 10.9 }, { x: 19_874, y: 5.5 }])
+    expect(points(rss, 'Herald, cluster')).toEqual([{ x: 110_000, y: 5.9 }])
+    expect(points(p99, 'Herald, 1 process')).toEqual([{ x: 1000, y: 5.3 }]) // no latency measured at 19,900
+    expect(points(p99, 'baseline')).toEqual([{ x: 1000, y: 4_900 }])
+    expect(points(publish, 'Herald')).toEqual([{ x: 1000, y: 31_000 }, { x: 1, y: 3_000 }])
+  })
+
+  test('the SVG has one line per measured series, escaped labels, and says which chart has no data', () => {
+    const svg = drawCharts(benchCharts({ herald: results.herald }), 'run <1> & "quick"')
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
+    expect(svg.match(/<polyline /g)?.length).toBe(2) // RSS and p99 of one process
+    expect(svg).toContain('run &lt;1&gt; &amp; &quot;quick&quot;')
+    expect(svg.match(/not measured in this run/g)?.length).toBe(1) // publishes per batch size
+    expect(svg).not.toContain('NaN')
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true)
   })
 })
 

@@ -11,7 +11,7 @@ import { quiet, ready, testHerald, until, type TestHerald } from '../helpers/her
 import { countStreams, demoState, launchBrowser, shownAlarms, waitForAlarmCount, waitForState } from '../helpers/browser'
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname
-const DOCS = new URL('../../docs', import.meta.url).pathname
+const DOCS = new URL('../../docs/', import.meta.url).pathname
 
 const reservation = {
   ko: '예약에 성공했습니다!',

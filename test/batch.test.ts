@@ -194,6 +194,15 @@ describe('POST /alarms/batch', () => {
     const alone = await post('/alarms', items[0])
     expect(alone.status).toBe(200)
     expect((await alone.json()).id).toBe(stored[0].id)
+    // A batch of one (which joins POST /alarms's group commit) answers the same way.
+    const one = await batch([items[0]])
+    expect(one.status).toBe(200)
+    expect((await one.json()).alarms).toEqual([{ ...stored[0], status: 200 }])
+    expect(await errorOf(await batch([{ ...items[0], data: { changed: true } }]))).toEqual({
+      status: 409,
+      code: 'IDEMPOTENCY_CONFLICT',
+      message: "alarms[0].key: key 'k1' was already used for this user with a different alarm",
+    })
   })
 
   test('a key its user holds with a different alarm → 409 naming the item, and nothing of the batch is stored', async () => {

@@ -2,7 +2,7 @@
 // languages (before anything is stored), then the store, then the answer. One alarm (POST /alarms),
 // a fan-out (POST /alarms with userIds) and a batch (POST /alarms/batch) share these steps; the
 // routes only read bodies and count answers.
-import { Errors, inPart } from '../errors'
+import { C, Errors, inPart } from '../errors'
 import { NO_METRICS, type Metrics } from '../metrics'
 import type { Available } from '../locale'
 import type { NewAlarm, PublishedAlarm } from '../store/alarms'
@@ -81,6 +81,22 @@ export function createPublishing({ publisher, bulk, available, templates, metric
     if (earliest) expiring(earliest)
   }
 
+  /**
+   * All or none. A batch of one is one publish: it joins the group commit, as POST /alarms does
+   * (the publisher's answers are the same: a repeat, a conflict, USER_BUSY).
+   */
+  async function storeBatch(alarms: NewAlarm[]): Promise<Published[]> {
+    if (alarms.length === 1)
+      try {
+        return [await publisher.publish(alarms[0]!)]
+      } catch (error) {
+        throw (error as { code?: string }).code === C.IDEMPOTENCY_CONFLICT ? inPart(error, 'alarms[0]') : error
+      }
+    const result = await bulk.publish(alarms, 'each')
+    if ('conflict' in result) throw batchConflict(result.conflict, alarms)
+    return result.published
+  }
+
   return {
     async one(alarm) {
       const template = await checkTemplate(alarm)
@@ -122,9 +138,7 @@ export function createPublishing({ publisher, bulk, available, templates, metric
         }
       }
       checkLanguages(alarms)
-      const result = await bulk.publish(alarms, 'each')
-      if ('conflict' in result) throw batchConflict(result.conflict, alarms)
-      const { published } = result
+      const published = await storeBatch(alarms)
       stored(published, alarms)
       return Response.json(
         { alarms: published.map(({ alarm, created }, i) => ({ status: created ? 201 : 200, ...answerOf(alarm, used[i]) })) },

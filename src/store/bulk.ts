@@ -9,13 +9,14 @@
 //     then USER_BUSY with nothing stored;
 //  2. with keys, the alarms that already hold them: exact now, because no writer of these users
 //     can commit until this transaction ends;
-//  3. the new alarms, in one insertAlarms statement;
+//  3. the new alarms and their texts, in one statement (bulk-insert.ts);
 //
 // then the wake-ups: the triggers' NOTIFY at commit (one per user), or after a quiet commit the
 // signals' announce, as the publisher does. Bulk transactions run a few at a time (`maxInFlight`):
 // each holds a pool connection for its length, and the pool is shared with every stream's reads.
 import { Errors } from '../errors'
-import { catchUpAlarmIds, insertAlarms, type NewAlarm, type PublishedAlarm } from './alarms'
+import { catchUpAlarmIds, type NewAlarm, type PublishedAlarm } from './alarms'
+import { insertHeld } from './bulk-insert'
 import type { Sql } from './db'
 import type { Announcer, Published } from './publisher'
 
@@ -66,7 +67,7 @@ class Conflicted {
   constructor(readonly conflict: BulkConflict) {}
 }
 
-export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFlight = 2, signals }: BulkOptions = {}): BulkPublisher {
+export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFlight = 3, signals }: BulkOptions = {}): BulkPublisher {
   const running = new Set<Query>()
   const underWay = new Set<Promise<unknown>>()
   const turns = createTurns(maxInFlight)
@@ -110,12 +111,11 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
       await lockUsers(inTx, alarms, deadline, late)
       const found = alarms.some((alarm) => alarm.key !== undefined) ? await findKeyed(inTx, alarms) : new Map<number, Found>()
       const fresh = decide(alarms, found, idempotency)
-      const left = Math.max(1, Math.floor(deadline - performance.now()))
-      const inserted = fresh.length ? await insertAlarms(inTx, fresh.map((i) => alarms[i]!), { quiet, lockTimeoutMs: left, track }) : []
+      const inserted = fresh.length ? await insertHeld(inTx, fresh.map((i) => alarms[i]!), { quiet, track }) : []
       const out: Published[] = alarms.map((_, i) => ({ alarm: found.get(i)?.alarm as PublishedAlarm, created: false }))
       inserted.forEach((one, k) => {
         // Not under these locks: a key is only taken by a writer holding its user's row.
-        if (typeof one !== 'object') throw new Conflicted({ kind: 'different', index: fresh[k]! })
+        if (!one) throw new Conflicted({ kind: 'different', index: fresh[k]! })
         out[fresh[k]!] = { alarm: one, created: true }
       })
       return out

@@ -6,7 +6,9 @@ import postgres from 'postgres'
 import { MAX_BATCH_BYTES, MAX_FAN_OUT_BYTES } from '../src/http/batch-input'
 import { parseMetrics } from './helpers/metrics'
 import { rawClient, parseResponse } from './helpers/raw'
-import { nextAlarm, ready, testHerald, type Subscription, type TestHerald } from './helpers/herald'
+import { nextAlarm, ready, testHerald, until, type Subscription, type TestHerald } from './helpers/herald'
+import { readConfig } from '../src/config'
+import { startServer } from '../src/http/server'
 
 let h: TestHerald
 beforeAll(async () => {
@@ -458,6 +460,40 @@ describe('POST /alarms with userIds (fan-out)', () => {
       }),
     )
   }, 30_000)
+})
+
+describe('wake-ups through Redis', () => {
+  test('with Redis carrying them, a fan-out and a batch commit without NOTIFY and announce every user to every instance', async () => {
+    const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+    const redisPrefix = `herald-test-${crypto.randomUUID()}:`
+    // A hears no NOTIFY (it listens on a channel nobody uses): only B's announcements through Redis wake its streams.
+    await using a = await testHerald('batch_redis', { redisUrl, redisPrefix, channel: 'herald_nobody_listens_here' })
+    const config = { ...readConfig({}), databaseUrl: a.db.url, port: 0, hostname: '127.0.0.1' }
+    const b = await startServer(config, { log: { log() {}, warn() {}, error() {} }, overrides: { safetyPollMs: 0, redisUrl, redisPrefix } })
+    try {
+      await until(() => a.herald.signals.backend === 'redis' && b.herald.signals.backend === 'redis', 'both on Redis', 10_000)
+      const users = ['red-1', 'red-2', 'red-3']
+      const streams = await Promise.all(
+        users.map(async (user) => {
+          const sub = await a.subscribe(user)
+          await ready(sub)
+          return sub
+        }),
+      )
+      const fan = await fetch(`${b.url}/alarms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userIds: users, messages: TEXTS }) })
+      expect(fan.status).toBe(201)
+      for (const sub of streams) expect((await nextAlarm(sub)).seq).toBe(1)
+      const many = await fetch(`${b.url}/alarms/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ alarms: users.map((userId) => ({ userId, messages: { ko: 'batch' } })) }),
+      })
+      expect(many.status).toBe(201)
+      for (const sub of streams) expect((await nextAlarm(sub)).seq).toBe(2)
+    } finally {
+      await b.stop()
+    }
+  })
 })
 
 describe('waits, shutdown, limits and metrics', () => {

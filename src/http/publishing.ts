@@ -65,17 +65,17 @@ export function createPublishing({ publisher, bulk, available, templates, metric
     return template ? { ...alarm, locales: template.locales, template: template.key } : alarm
   }
 
-  /** Counts what was stored, learns its languages, tells the sweeper of the earliest expiry. */
-  function stored(published: Published[], alarms: NewAlarm[]) {
+  /** Learns the alarms' languages; counts what was stored and tells the sweeper of its earliest expiry. */
+  function stored(published: Published[]) {
     let created = 0
     let earliest: string | undefined
     const locales = new Set<string>()
-    published.forEach(({ alarm, created: isNew }, i) => {
-      if (!isNew) return
+    for (const { alarm, created: isNew } of published) {
+      for (const tag of alarm.locales) locales.add(tag) // a template alarm's are none: its template's are known
+      if (!isNew) continue
       created++
       if (alarm.expiresAt && (earliest === undefined || alarm.expiresAt < earliest)) earliest = alarm.expiresAt
-      for (const tag of Object.keys(alarms[i]!.messages ?? {})) locales.add(tag)
-    })
+    }
     if (locales.size) available.add(locales)
     if (created) metrics.published('api', created)
     if (earliest) expiring(earliest)
@@ -102,7 +102,7 @@ export function createPublishing({ publisher, bulk, available, templates, metric
       const template = await checkTemplate(alarm)
       if (alarm.messages) available.check(Object.keys(alarm.messages))
       const published = await publisher.publish(alarm)
-      stored([published], [alarm])
+      stored([published])
       return Response.json(answerOf(published.alarm, template), { status: published.created ? 201 : 200 })
     },
 
@@ -113,7 +113,7 @@ export function createPublishing({ publisher, bulk, available, templates, metric
       const result = await bulk.publish(alarms, 'whole')
       if ('conflict' in result) throw fanOutConflict(result.conflict, alarm.key!)
       const { published } = result
-      stored(published, alarms)
+      stored(published)
       const head = answerOf(published[0]!.alarm, template)
       return Response.json(
         {
@@ -139,7 +139,7 @@ export function createPublishing({ publisher, bulk, available, templates, metric
       }
       checkLanguages(alarms)
       const published = await storeBatch(alarms)
-      stored(published, alarms)
+      stored(published)
       return Response.json(
         { alarms: published.map(({ alarm, created }, i) => ({ status: created ? 201 : 200, ...answerOf(alarm, used[i]) })) },
         // All repeats: the batch was sent before, as a retried POST /alarms answers 200.

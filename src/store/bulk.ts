@@ -82,6 +82,7 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
     const deadline = performance.now() + lockTimeoutMs
     if (!(await turns.enter(deadline))) throw Errors.userBusy(lockTimeoutMs)
     try {
+      if (canceled) throw Errors.unavailable('Herald is shutting down; nothing was stored; retry')
       return await attempt(alarms, idempotency, deadline)
     } finally {
       turns.leave()
@@ -112,13 +113,16 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
       const found = alarms.some((alarm) => alarm.key !== undefined) ? await findKeyed(inTx, alarms) : new Map<number, Found>()
       const fresh = decide(alarms, found, idempotency)
       const inserted = fresh.length ? await insertHeld(inTx, fresh.map((i) => alarms[i]!), { quiet, track }) : []
-      const out: Published[] = alarms.map((_, i) => ({ alarm: found.get(i)?.alarm as PublishedAlarm, created: false }))
+      const stored = new Map<number, PublishedAlarm>()
       inserted.forEach((one, k) => {
         // Not under these locks: a key is only taken by a writer holding its user's row.
         if (!one) throw new Conflicted({ kind: 'different', index: fresh[k]! })
-        out[fresh[k]!] = { alarm: one, created: true }
+        stored.set(fresh[k]!, one)
       })
-      return out
+      return alarms.map((_, i): Published => {
+        const repeat = found.get(i)
+        return repeat ? { alarm: repeat.alarm, created: false } : { alarm: stored.get(i)!, created: true }
+      })
     })
     if (quiet) {
       const woken = new Set(published.flatMap(({ alarm, created }) => (created ? [alarm.userId] : [])))
@@ -137,10 +141,7 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
   async function lockUsers(tx: Sql, alarms: NewAlarm[], deadline: number, late: { value: boolean }) {
     const users = [...new Set(alarms.map((alarm) => alarm.userId))]
     const left = Math.floor(deadline - performance.now())
-    if (left <= 0) {
-      late.value = true
-      throw { code: LOCK_NOT_AVAILABLE }
-    }
+    if (left <= 0) throw Errors.userBusy(lockTimeoutMs) // its turn came too late
     const query = tx`
       insert into user_seqs as u (user_id, last_seq)
       select user_id, 0

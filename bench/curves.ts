@@ -50,7 +50,10 @@ export function benchCharts(results: Results): Chart[] {
       x: 'alarms per request (batch size)',
       y: 'alarms/s',
       logX: true,
-      series: [{ name: 'Herald, committed and delivered', points: defined(batchPoints(results)) }],
+      series: [
+        { name: 'committed (request → answer)', points: defined(batchPoints(results, 'perSecond')) },
+        { name: 'delivered (first request → last event)', points: defined(batchPoints(results, 'deliveredPerSecond')) },
+      ],
     },
   ]
 }
@@ -132,9 +135,9 @@ function clusterPoints(results: Results): ClusterPoint[] {
   return Object.values(byWorkers).flatMap((m) => (num(m.held) ? [{ streams: num(m.held)!, rssKiB: num(m.rss_per_stream_kib), p99Ms: num(m.delivery_p99_ms) }] : []))
 }
 
-function batchPoints(results: Results): { x: number; y: number | undefined }[] {
-  const curve = findArray(results, 'batchCurve') as { size?: unknown; perSecond?: unknown }[] | undefined
-  return (curve ?? []).map((c) => ({ x: num(c.size) ?? NaN, y: num(c.perSecond) }))
+function batchPoints(results: Results, key: 'perSecond' | 'deliveredPerSecond'): { x: number; y: number | undefined }[] {
+  const curve = findArray(results, 'batchCurve') as Record<string, unknown>[] | undefined
+  return (curve ?? []).map((c) => ({ x: num(c.size) ?? NaN, y: num(c[key]) }))
 }
 
 /** The first array under `key`, at any depth (phases keep their curves in their own measures). */

@@ -116,6 +116,41 @@ async function publish({ url, seconds, maxCount, concurrency, users, template }:
   send({ type: 'published', ok, failed, ms: performance.now() - started })
 }
 
+/** Batches of `size` alarms for random users; reports every stored alarm's id with its request's send time. */
+async function publishBatches({ url, size, seconds, maxAlarms, concurrency, users }: Extract<Command, { type: 'batch' }>) {
+  const deadline = performance.now() + seconds * 1000
+  const stored: number[] = []
+  let failed = 0
+  let issued = 0
+  const firstSent = now()
+  const started = performance.now()
+  async function client() {
+    while (performance.now() < deadline && issued < maxAlarms) {
+      const alarms = Array.from({ length: size }, () => ({
+        userId: users[Math.floor(Math.random() * users.length)],
+        messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' },
+        data: { n: issued++ },
+      }))
+      const sent = now()
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ alarms }),
+        signal: AbortSignal.timeout(30_000), // a stuck server fails the request, not the benchmark
+      }).catch(() => undefined)
+      if (res?.status !== 201) {
+        failed++
+        await res?.arrayBuffer().catch(() => undefined)
+        continue
+      }
+      const body = (await res.json()) as { alarms: { id: number }[] }
+      for (const alarm of body.alarms) stored.push(alarm.id, sent)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, client))
+  send({ type: 'batched', stored, failed, ms: performance.now() - started, firstSent })
+}
+
 let cpuMark = process.cpuUsage()
 let wallMark = performance.now()
 
@@ -132,6 +167,8 @@ process.on('message', async (command: Command) => {
       return supersede(command)
     case 'publish':
       return publish(command)
+    case 'batch':
+      return publishBatches(command)
     case 'cpu': {
       const cpu = process.cpuUsage(cpuMark)
       const wall = performance.now() - wallMark

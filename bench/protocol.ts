@@ -6,6 +6,11 @@ export type Command =
   | { type: 'supersede'; users: string[]; port: number; localAddress: string; lang: string; concurrency: number; device?: string }
   /** `template`: publish with this template key and params instead of texts. */
   | { type: 'publish'; url: string; seconds: number; maxCount: number; concurrency: number; users: string[]; template?: { key: string; params: Record<string, unknown> } }
+  /**
+   * POST /alarms/batch with `size` alarms per request (each for a random one of `users`), from
+   * `concurrency` clients, for `seconds` or until `maxAlarms` were sent.
+   */
+  | { type: 'batch'; url: string; size: number; seconds: number; maxAlarms: number; concurrency: number; users: string[] }
   | { type: 'cpu' }
   | { type: 'close' }
 
@@ -16,5 +21,7 @@ export type Reply =
   | { type: 'receipts'; receipts: number[]; open: number }
   | { type: 'superseded'; samples: number[]; missing: number; /** Why, for the first few missed. */ reasons: string[] }
   | { type: 'published'; ok: number; failed: number; ms: number }
+  /** `stored`: flat pairs, alarm id and when its request was sent; `failed`: requests not answered 201. */
+  | { type: 'batched'; stored: number[]; failed: number; ms: number; firstSent: number }
   | { type: 'cpu'; percent: number }
   | { type: 'closed' }

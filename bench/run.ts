@@ -5,15 +5,17 @@
 // Every phase is bounded in count and time, and ends every process it started.
 //
 // Herald's phase also measures template alarms (publish rate, delivery latency), and the render
-// phase the cost of one template frame, cached and not (in this process, no server).
+// phase the cost of one template frame, cached and not (in this process, no server). The batch
+// phase publishes POST /alarms/batch at several batch sizes and fans out to every connected user.
 //
 // Options: --quick; --sizes=1000,10000,max --max=19900 --idle-seconds=30 --alarms=1000 (one process);
-// --only=herald,baseline,cluster,instances,render (any of them, comma-separated; default all);
+// --only=herald,baseline,cluster,instances,inbox,devices,render,metrics,batch (any of them, comma-separated; default all);
 // --workers=2,3 --cluster-max=50000 (--quick: 6000) --cluster-per-worker=19000 (cluster mode: each
 // worker count is asked min(cluster-max, workers × cluster-per-worker) streams);
 // --signals=postgres,redis (instances); --metrics-streams=10000 (--quick: 5000; the metrics phase:
 // idle CPU and RSS per stream, and publishes, with HERALD_METRICS on and off); retention (the
-// retention job's deletes with streams reading); --out=<file>
+// retention job's deletes with streams reading); --batch-streams=10000 (--quick: 5000)
+// --batch-sizes=1,10,100,1000 (the batch phase); --out=<file>
 // (instead of bench/results/<date>.json). The curves (bench/curves.ts) go beside it as <name>.svg.
 import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
@@ -24,6 +26,7 @@ import { openFiles, startCluster } from './cluster'
 import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
 import { measureDevices } from './devices'
+import { measureBatch, type BatchPoint } from './batch'
 import { measureInbox } from './inbox'
 import { measureRetention } from './retention'
 import { formatTable, percentiles, type Row } from './report'
@@ -44,11 +47,13 @@ const { values: args } = parseArgs({
     signals: { type: 'string' },
     'inbox-alarms': { type: 'string' },
     'metrics-streams': { type: 'string' },
+    'batch-streams': { type: 'string' },
+    'batch-sizes': { type: 'string' },
     out: { type: 'string' },
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics', 'retention']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics', 'retention', 'batch']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -92,6 +97,13 @@ const SCRAPE_EVERY_MS = 5000
 // both runs send the same beats (each a frame, counted when on) inside it.
 const METRICS_HEARTBEAT_MS = 4000
 const METRICS_IDLE_MS = Math.ceil((IDLE_SECONDS * 1000) / METRICS_HEARTBEAT_MS) * METRICS_HEARTBEAT_MS
+// The batch phase: streams held while batches and fan-outs are published to them.
+const BATCH_STREAMS = Number(args['batch-streams'] ?? (quick ? 5000 : 10_000))
+const BATCH_SIZES = (args['batch-sizes'] ?? '1,10,100,1000').split(',').map(Number)
+const BATCH_SECONDS = quick ? 3 : 5
+const FAN_OUTS = quick ? 3 : 5
+for (const n of BATCH_SIZES) if (!Number.isInteger(n) || n < 1 || n > 1000) usage(`--batch-sizes: '${n}' is not a batch size from 1 to 1000`)
+if (!Number.isInteger(BATCH_STREAMS) || BATCH_STREAMS < 1 || BATCH_STREAMS > 10_000) usage(`--batch-streams: '${BATCH_STREAMS}' is not from 1 to 10000 (a fan-out's limit)`)
 for (const n of CLUSTER_WORKERS)
   if (!Number.isInteger(n) || n < 2 || n > 255) usage(`--workers: '${n}' is not a worker count from 2 to 255`)
 for (const [name, n] of [['--cluster-max', CLUSTER_MAX], ['--cluster-per-worker', CLUSTER_PER_WORKER]] as const)
@@ -822,8 +834,10 @@ async function measureRender(): Promise<Measures> {
 
 const admin = postgres(ADMIN_URL, { max: 2, onnotice: () => {} })
 const mainLoad = Math.max(2, Math.ceil(Math.max(...SIZES, only.has('metrics') ? METRICS_STREAMS : 0) / PER_WORKER))
+const batchLoad = Math.max(2, Math.ceil(BATCH_STREAMS / PER_WORKER))
 const poolSize = Math.max(
   only.has('herald') || only.has('baseline') || only.has('metrics') ? mainLoad : 1,
+  only.has('batch') ? batchLoad : 1,
   only.has('cluster') ? Math.ceil(CLUSTER_MAX / CLUSTER_PER_LOAD) : 1,
 )
 const workers = await Promise.all(Array.from({ length: poolSize }, (_, i) => startWorker(i)))
@@ -926,6 +940,40 @@ try {
     const m = await phase('render', measureRender)
     if (m) results.render = m
   }
+  if (only.has('batch')) {
+    const load = workers.slice(0, batchLoad)
+    const s: Streams = { workers: load, port: 0, open: 0 }
+    const m = await phase('batch', () =>
+      measureBatch(
+        { streams: BATCH_STREAMS, sizes: BATCH_SIZES, seconds: BATCH_SECONDS, fanOuts: FAN_OUTS },
+        {
+          workers: load,
+          ask,
+          freshDatabase: (name) => freshDatabase(admin, name),
+          async startHerald(url) {
+            const server = await startTarget(TARGETS[0]!, url)
+            return { port: server.port, pid: server.proc.pid, stop: () => stopProcess(server) }
+          },
+          async open(port, total) {
+            Object.assign(s, { port, open: 0 })
+            return (await openUpTo(s, total)).ready
+          },
+          awaitDeliveries: (expected, timeoutMs) => awaitDeliveries(s, expected, timeoutMs),
+          forget: async () => void (await collect(s)),
+          async closeAll() {
+            await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
+            s.open = 0
+          },
+          cpuSeconds,
+          log,
+        },
+      ),
+    )
+    if (m) {
+      results.batch = m.measures
+      results.batchCurve = m.curve
+    }
+  }
 } finally {
   for (const worker of workers) worker.proc.kill()
   await admin.end()
@@ -948,7 +996,8 @@ const date = new Date().toISOString().slice(0, 10)
 const file = args.out ? new URL(args.out, `file://${process.cwd()}/`) : new URL(`results/${date}${quick ? '-quick' : ''}.json`, import.meta.url)
 const cluster = { workers: CLUSTER_WORKERS, asked: Object.fromEntries(CLUSTER_WORKERS.map((n) => [n, clusterAsked(n)])) }
 const instances = { signals: SIGNALS, supersedeSamples: SUPERSEDE_SAMPLES, deliverySamples: DELIVERY_SAMPLES, deliveryRate: DELIVERY_RATE }
-const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('metrics') && { metrics: { streams: METRICS_STREAMS, scrapeEveryMs: SCRAPE_EVERY_MS } }), ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }) }
+const batch = { streams: BATCH_STREAMS, sizes: BATCH_SIZES, seconds: BATCH_SECONDS, fanOuts: FAN_OUTS }
+const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('metrics') && { metrics: { streams: METRICS_STREAMS, scrapeEveryMs: SCRAPE_EVERY_MS } }), ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }), ...(only.has('batch') && { batch }) }
 await Bun.write(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, ...settings, seconds, failures, results, table: rows }, null, 2) + '\n')
 console.log(`results: ${file.pathname.replace(ROOT, '')}`)
 // The curves beside the JSON, from the same results.
@@ -971,9 +1020,13 @@ type Results = {
   /** HERALD_METRICS on and off. */
   metrics?: Partial<Record<MetricsMode, Measures>>
   retention?: Measures
+  /** The batch phase: its fan-out and best point. */
+  batch?: Measures
+  /** Alarms per second against the batch size (POST /alarms/batch), one point per size. */
+  batchCurve?: BatchPoint[]
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {}, retention }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {}, retention, batch, batchCurve = [] }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -1090,6 +1143,24 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other(`new alarm → stream meanwhile, p50 (${LATENCY_RATE}/s)`, retention.retention_delivery_p50_ms, 'ms', 'lower', latency('latency_p50_ms_1000'))
     other('new alarm → stream meanwhile, p99', retention.retention_delivery_p99_ms, 'ms', 'lower', latency('latency_p99_ms_1000'))
     other('new alarms lost meanwhile', retention.retention_delivery_lost, '', 'lower')
+  }
+  if (batch) {
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
+      rows.push({ label: `batch: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const streams = Number(batch.streams).toLocaleString('en-US')
+    const one = batchCurve.find((point) => point.size === 1)
+    for (const point of batchCurve) {
+      const versus = one && point !== one ? { value: one.deliveredPerSecond, label: 'batches of 1' } : undefined
+      other(`POST /alarms/batch of ${point.size}, ${streams} streams: committed`, point.perSecond, 'alarms/s', 'higher')
+      other(`  of ${point.size}: delivered (first request → last event)`, point.deliveredPerSecond, 'alarms/s', 'higher', versus)
+      other(`  of ${point.size}: request → event p50 / p99`, `${point.p50Ms.toFixed(1)} / ${point.p99Ms.toFixed(1)} ms`, '', 'none')
+      other(`  of ${point.size}: lost / requests failed / Herald CPU per 1,000`, `${point.lost} of ${point.alarms} / ${point.failedRequests} / ${Math.round(point.cpuMsPer1000)} ms`, '', 'none')
+    }
+    const users = Number(batch.fanout_users).toLocaleString('en-US')
+    other(`fan-out to ${users} connected users: request → last event, p50 of ${batch.fanout_runs}`, batch.fanout_last_p50_ms, 'ms', 'lower')
+    other('fan-out: request → last event, max', batch.fanout_last_max_ms, 'ms', 'lower')
+    other('fan-out: request → answer (201), p50', batch.fanout_answer_p50_ms, 'ms', 'lower')
+    other('fan-out: alarms lost', batch.fanout_lost, '', 'lower')
   }
   // Metrics on, compared with the same run's Herald with metrics off.
   const { on, off } = metrics

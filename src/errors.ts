@@ -87,7 +87,7 @@ const UNREAD_BODY = { connection: 'close' }
 export const Errors = {
   invalidLocale: (tag: string, where: string) =>
     new HeraldError('INVALID_LOCALE', `${where}: '${clip(tag)}' is not a known BCP 47 language tag`),
-  invalidUserId: (why: string) => new HeraldError('INVALID_USER_ID', `userId ${why}`),
+  invalidUserId: (why: string, field = 'userId') => new HeraldError('INVALID_USER_ID', `${field} ${why}`),
   invalidCursor: (where: string, value: string) =>
     new HeraldError('INVALID_CURSOR', `${where}: '${clip(value)}' is not a valid event id (a non-negative integer)`),
   invalidDevice: (value: string) =>
@@ -131,6 +131,13 @@ export const Errors = {
     }),
   idempotencyConflict: (key: string) =>
     new HeraldError('IDEMPOTENCY_CONFLICT', `key '${clip(key)}' was already used for this user with a different alarm`),
+  fanOutDifferent: (key: string, where: string) =>
+    new HeraldError('IDEMPOTENCY_CONFLICT', `${where}: key '${clip(key)}' was already used for this user with a different alarm; nothing was stored`),
+  fanOutConflict: (key: string, holder: string, missing: string) =>
+    new HeraldError(
+      'IDEMPOTENCY_CONFLICT',
+      `key '${clip(key)}' was already used by a publish to other users: ${holder} holds an alarm with it, ${missing} does not; nothing was stored`,
+    ),
   bodyCutOff: () =>
     new HeraldError('INVALID_BODY', 'body: the connection closed before the body was complete', {}, 'bodies cut off'),
   requestTimeout: (ms: number) =>
@@ -157,6 +164,31 @@ export const Errors = {
     ),
   unavailable: (message = 'the database is unreachable; try again') => new HeraldError('UNAVAILABLE', message),
   databaseUnavailable: () => new HeraldError('DATABASE_UNAVAILABLE', 'PostgreSQL does not answer'),
+}
+
+/** Codes whose messages do not begin with the field they are about (the others' do: `messages.ko: …`, `userId must …`). */
+const FIELD_OF: Partial<Record<Code, string>> = {
+  TOO_MANY_LOCALES: 'messages',
+  UNKNOWN_TEMPLATE: 'template',
+  IDEMPOTENCY_CONFLICT: 'key',
+}
+
+/**
+ * The error of one part of a request (a batch's item), naming the part: a message that begins
+ * with its field gets the part in front of the field (`alarms[3].messages.ko: …`); one about the
+ * whole body (`body: …`) names the part instead; the others get the part and their field. The
+ * code, status and headers stay the error's own. Anything but a HeraldError is left as it is.
+ */
+export function inPart(error: unknown, part: string): unknown {
+  if (!(error instanceof HeraldError)) return error
+  const field = FIELD_OF[error.code]
+  const message =
+    field !== undefined
+      ? `${part}.${field}: ${error.message}`
+      : error.message.startsWith('body: ')
+        ? `${part}: ${error.message.slice('body: '.length)}`
+        : `${part}.${error.message}`
+  return new HeraldError(error.code, message, error.headers, error.log)
 }
 
 /** Keeps hostile input from bloating an error message. */

@@ -43,7 +43,7 @@ describe('bench curves', () => {
     herald: { held_1000: 1000, rss_per_stream_kib_1000: 10.9, latency_p99_ms_1000: 5.3, held_19900: 19_874, rss_per_stream_kib_19900: 5.5 },
     baseline: { held_1000: 1000, rss_per_stream_kib_1000: 10.4, latency_p99_ms_1000: 4_900 },
     cluster: { 6: { clusterCurve: [{ workers: 6, streams: 110_000, rssPerStreamKiB: 5.9, deliveryP99Ms: 800 }] } },
-    batch: { batchCurve: [{ size: 1000, perSecond: 31_000 }, { size: 1, perSecond: 3_000 }] },
+    batchCurve: [{ size: 1000, perSecond: 31_000, deliveredPerSecond: 30_000 }, { size: 1, perSecond: 3_000 }],
   }
 
   test('each series takes the points the run measured, in order of x; what it did not measure is left out', () => {
@@ -53,7 +53,8 @@ describe('bench curves', () => {
     expect(points(rss, 'Herald, cluster')).toEqual([{ x: 110_000, y: 5.9 }])
     expect(points(p99, 'Herald, 1 process')).toEqual([{ x: 1000, y: 5.3 }]) // no latency measured at 19,900
     expect(points(p99, 'baseline')).toEqual([{ x: 1000, y: 4_900 }])
-    expect(points(publish, 'Herald')).toEqual([{ x: 1000, y: 31_000 }, { x: 1, y: 3_000 }])
+    expect(points(publish, 'committed')).toEqual([{ x: 1000, y: 31_000 }, { x: 1, y: 3_000 }])
+    expect(points(publish, 'delivered')).toEqual([{ x: 1000, y: 30_000 }])
   })
 
   test('the SVG has one line per measured series, escaped labels, and says which chart has no data', () => {

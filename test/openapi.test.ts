@@ -146,7 +146,8 @@ describe('the document', () => {
 
   test('the publish body Herald parses itself is described, and it is what Herald accepts: texts, or a template and its params', async () => {
     const body = doc.paths['/alarms'].post.requestBody.content['application/json'].schema
-    const schema = doc.components.schemas[body.$ref.split('/').at(-1)]
+    expect(body.oneOf.map((one: Json) => one.$ref)).toEqual(['#/components/schemas/PublishBody', '#/components/schemas/FanOutBody'])
+    const schema = doc.components.schemas.PublishBody
     expect(Object.keys(schema.properties).sort()).toEqual(['data', 'expiresAt', 'key', 'messages', 'params', 'template', 'ttl', 'userId'])
     expect(schema.required).toEqual(['userId'])
     expect(schema.oneOf.map((alternative: Json) => alternative.required)).toEqual([['messages'], ['template']])
@@ -167,6 +168,34 @@ describe('the document', () => {
     expect(answer.template).toBe(templated.template)
     for (const both of [{ ...texts, template: templated.template }, { ...texts, params: {} }])
       expect((await (await h.publish(both)).json()).error.code).toBe('INVALID_BODY')
+  })
+
+  test('a fan-out and a batch: the documented bodies are accepted, and answered with exactly the documented fields', async () => {
+    const schemas = doc.components.schemas
+    const fanOut = schemas.FanOutBody
+    expect(Object.keys(fanOut.properties).sort()).toEqual(['data', 'expiresAt', 'key', 'messages', 'params', 'template', 'ttl', 'userIds'])
+    expect(fanOut.required).toEqual(['userIds'])
+    const fanned = await h.publish(fanOut.examples[0])
+    expect(fanned.status).toBe(201)
+    const fanAnswer = await fanned.json()
+    expect(Object.keys(fanAnswer).sort()).toEqual(['alarms', 'createdAt', 'expiresAt', 'locales'])
+    expect(Object.keys(fanAnswer.alarms[0]).sort()).toEqual(Object.keys(schemas.FanOutPublished.properties.alarms.items.properties).sort())
+    expect((await h.publish(fanOut.examples[0])).status).toBe(200) // its key: the same fan-out again
+    const batchOp = doc.paths['/alarms/batch'].post
+    expect(batchOp.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/BatchBody')
+    const res = await fetch(`${h.url}/alarms/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(schemas.BatchBody.examples[0]) })
+    expect(res.status).toBe(201)
+    const entry = schemas.BatchPublished.properties.alarms.items
+    for (const item of (await res.json()).alarms) {
+      expect(Object.keys(item).every((field) => field in entry.properties)).toBe(true)
+      for (const field of entry.required) expect(item).toHaveProperty(field)
+    }
+    const codeOf = async (response: Response) => (await response.json()).error.code
+    const listed = (status: number): string[] => batchOp.responses[status].content['application/json'].schema.allOf[1].properties.error.properties.code.enum
+    const post = (body: unknown) => fetch(`${h.url}/alarms/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    expect(listed(400)).toContain(await codeOf(await post({ alarms: [{ userId: '', messages: { ko: 'x' } }] })))
+    expect(listed(400)).toContain(await codeOf(await post({ alarms: [{ userId: 'u', template: 'no.such.key' }] })))
+    expect(listed(409)).toContain(await codeOf(await post({ alarms: [{ ...schemas.BatchBody.examples[0].alarms[0], data: { other: 1 } }] })))
   })
 })
 

@@ -16,12 +16,14 @@ import { createPgPresence } from '../store/presence'
 import { applicationNameOf, channelFor, currentPlace, isUnreachable, ping, type Sql } from '../store/db'
 import { createInbox, type Inbox } from '../store/inbox'
 import { createPublisher, type Publisher } from '../store/publisher'
+import { createBulkPublisher } from '../store/bulk'
 import { startSweeper, type Sweeper } from '../store/retention'
 import { databaseStats } from '../store/stats'
 import { createFetcher, type Fetcher } from '../stream/fetcher'
 import { createLive, type Live } from '../stream/live'
 import { shutdownFrame } from '../stream/render'
 import { createAdmission } from './admission'
+import { createPublishing } from './publishing'
 import { createAuth, type Auth } from './auth'
 import { corsRoutes } from './cors'
 import { checkHeaderSize } from './limits'
@@ -117,6 +119,7 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
   await signals.start()
   const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve, onBatch: metrics.fetchBatch })
   const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
+  const bulk = createBulkPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
   const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
   const sweeper = startSweeper(sql, {
     retentionDays: options.retentionDays,
@@ -180,14 +183,11 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     .use(connectionRoutes(streams, admission, auth, { defaultTimeZone: options.defaultTimeZone }))
     .use(
       alarmRoutes({
-        publisher,
-        available,
+        publishing: createPublishing({ publisher, bulk, available, templates, metrics, expiring: sweeper.expiring }),
         admission,
-        templates,
         body: { timeoutMs: options.bodyTimeoutMs },
         rules: { maxTtlSeconds: options.maxTtlSeconds },
         metrics,
-        expiring: sweeper.expiring,
       }),
     )
     .use(templateRoutes({ service: templateService, store: catalogueStore, available, admission }))
@@ -239,9 +239,12 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     sweeper,
     drain([min, max] = [1000, 5000]) {
       live.closeAll(() => shutdownFrame(min + Math.floor(Math.random() * (max - min))))
-      return publisher.settled()
+      return Promise.all([publisher.settled(), bulk.settled()]).then(() => {})
     },
-    cutPublishes: () => publisher.cancel(),
+    cutPublishes() {
+      publisher.cancel()
+      bulk.cancel()
+    },
     async stop() {
       await sweeper.stop()
       live.stop()

@@ -17,12 +17,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
 export function parseUserId(value: unknown, field = 'userId'): string {
   if (typeof value !== 'string') throw Errors.invalidBody(field, 'must be a string')
-  if (value.length === 0) throw Errors.invalidUserId('must not be empty')
-  if (value.length > MAX_USER_ID) throw Errors.invalidUserId(`must be at most ${MAX_USER_ID} characters`)
-  if (CONTROL.test(value)) throw Errors.invalidUserId('must not contain control characters')
-  if (!value.isWellFormed()) throw Errors.invalidUserId('must be well-formed Unicode')
+  if (value.length === 0) throw Errors.invalidUserId('must not be empty', field)
+  if (value.length > MAX_USER_ID) throw Errors.invalidUserId(`must be at most ${MAX_USER_ID} characters`, field)
+  if (CONTROL.test(value)) throw Errors.invalidUserId('must not contain control characters', field)
+  if (!value.isWellFormed()) throw Errors.invalidUserId('must be well-formed Unicode', field)
   // No URL can name them: /connection/. and /connection/%2e are dot segments, never a user.
-  if (value === '.' || value === '..') throw Errors.invalidUserId('must not be . or ..')
+  if (value === '.' || value === '..') throw Errors.invalidUserId('must not be . or ..', field)
   return value
 }
 
@@ -68,7 +68,9 @@ export function resumeCursor(header: string | null, since: string | undefined): 
   return undefined
 }
 
-const PUBLISH_FIELDS = new Set(['userId', 'messages', 'template', 'params', 'data', 'key', 'expiresAt', 'ttl'])
+/** What an alarm is, besides whose: the fields a publish, a batch's item and a fan-out share. */
+export const ALARM_FIELDS = ['messages', 'template', 'params', 'data', 'key', 'expiresAt', 'ttl'] as const
+const PUBLISH_FIELDS = new Set(['userId', ...ALARM_FIELDS])
 
 /** HERALD_MAX_TTL's default: an alarm may be set to expire at most a year from now. */
 export const DEFAULT_MAX_TTL_SECONDS = 365 * 86_400
@@ -85,13 +87,21 @@ export function parsePublishBody(body: unknown, rules: PublishRules = {}): NewAl
   for (const field of Object.keys(body))
     if (!PUBLISH_FIELDS.has(field)) throw Errors.invalidBody(field, 'is not a known field')
   const userId = parseUserId(body.userId)
+  return { userId, ...parseAlarmFields(body, rules) }
+}
+
+/** An alarm without its user: its content, data, key and expiry. */
+export type AlarmFields = Pick<NewAlarm, 'data' | 'key' | 'expiry'> & AlarmContent
+
+/** The fields of ALARM_FIELDS, checked (the caller has refused the fields it does not know). */
+export function parseAlarmFields(body: Record<string, unknown>, rules: PublishRules = {}): AlarmFields {
   const content = parseContent(body)
   const data = body.data ?? {}
   if (!isPlainObject(data)) throw Errors.invalidBody('data', 'must be a JSON object')
   checkJsonValue(data, 'data', 0)
   const key = parseKey(body.key)
   const expiry = parseExpiry(body, rules)
-  return { userId, ...content, data, ...(key !== undefined ? { key } : {}), ...(expiry ? { expiry } : {}) }
+  return { ...content, data, ...(key !== undefined ? { key } : {}), ...(expiry ? { expiry } : {}) }
 }
 
 /** ISO 8601 with a date, a time and a zone: a time without a zone means a different instant on every server. */
@@ -256,6 +266,12 @@ function parseMessages(value: unknown, missing: string): Record<string, string> 
 export type BodyLimits = {
   /** The route's cap: one byte more is a 413, answered at once. */
   maxBytes?: number
+  /**
+   * A larger cap for a body that declares its length (Content-Length): a route that takes bodies
+   * of two sizes (POST /alarms: one alarm, or a fan-out) reads up to this, then checks which it
+   * got. A body without a declared length is held to `maxBytes` as it arrives.
+   */
+  maxDeclaredBytes?: number
   /** How long the whole body may take to arrive, then a 408: trickled, it could take days. */
   timeoutMs?: number
 }
@@ -263,32 +279,37 @@ export type BodyLimits = {
 export const BODY_TIMEOUT_MS = 10_000
 
 /** Reads a JSON body within the route's limits. */
-export async function readJson(
+export async function readJson(request: Request, limits: BodyLimits = {}): Promise<unknown> {
+  return (await readSizedJson(request, limits)).value
+}
+
+/** Reads a JSON body within the route's limits; `bytes` is how large it was. */
+export async function readSizedJson(
   request: Request,
-  { maxBytes = MAX_BODY_BYTES, timeoutMs = BODY_TIMEOUT_MS }: BodyLimits = {},
-): Promise<unknown> {
+  { maxBytes = MAX_BODY_BYTES, maxDeclaredBytes = maxBytes, timeoutMs = BODY_TIMEOUT_MS }: BodyLimits = {},
+): Promise<{ value: unknown; bytes: number }> {
   const type = request.headers.get('content-type') ?? ''
   if (!/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) throw Errors.unsupportedMediaType()
-  const bytes = await readBody(request, maxBytes, timeoutMs)
+  const bytes = await readBody(request, maxBytes, Math.max(maxBytes, maxDeclaredBytes), timeoutMs)
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
     throw Errors.invalidJson('body is not valid UTF-8')
   }
-  return parseExactly(text)
+  return { value: parseExactly(text), bytes: bytes.byteLength }
 }
 
 /**
  * The body's bytes, within the limits: refused at once when Content-Length says more than
- * `maxBytes`, never waited for longer than `timeoutMs`. A declared length is read in one go (Bun
+ * `maxDeclaredBytes`, never waited for longer than `timeoutMs`. A declared length is read in one go (Bun
  * reads no byte past it, and a stream reader costs a small body half its throughput); a chunked
  * body is counted as it arrives and refused as soon as it passes `maxBytes`, never buffered whole.
  */
-async function readBody(request: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
+async function readBody(request: Request, maxBytes: number, maxDeclaredBytes: number, timeoutMs: number): Promise<Uint8Array> {
   const length = request.headers.get('content-length')
   const declared = length === null ? NaN : Number(length)
-  if (declared > maxBytes) throw Errors.payloadTooLarge(maxBytes)
+  if (declared > maxDeclaredBytes) throw Errors.payloadTooLarge(maxDeclaredBytes)
   if (!request.body) return new Uint8Array(0)
   let timer: Timer | undefined
   const late = new Promise<never>((_, reject) => {
@@ -410,6 +431,6 @@ function checkJsonValue(value: unknown, path: string, depth: number): void {
   }
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

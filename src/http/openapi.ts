@@ -14,7 +14,8 @@ import { C, CODES, RENDER_ERRORS, type Code } from '../errors'
 import { MARKS, STATUSES, type Mark } from '../store/inbox'
 import { SUPERSEDED } from '../stream/render'
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_MARK_IDS } from './inbox-input'
-import { MAX_ALARM_LOCALES, MAX_DESCRIPTION, MAX_MESSAGE, MAX_PAGE, MAX_TEMPLATE_KEY, TEMPLATE_KEY } from './input'
+import { MAX_BATCH, MAX_BATCH_BYTES, MAX_FAN_OUT, MAX_FAN_OUT_BYTES } from './batch-input'
+import { MAX_ALARM_LOCALES, MAX_BODY_BYTES, MAX_DESCRIPTION, MAX_MESSAGE, MAX_PAGE, MAX_TEMPLATE_KEY, TEMPLATE_KEY } from './input'
 
 type Json = Record<string, unknown>
 
@@ -97,15 +98,18 @@ const ERROR_WHEN: Record<Code, string> = {
   TEMPLATE_NOT_FOUND: 'no template has this key',
   METHOD_NOT_ALLOWED: 'the path exists with another method (`Allow` says which)',
   REQUEST_TIMEOUT: 'the body did not arrive within 10 s (`Connection: close`)',
-  IDEMPOTENCY_CONFLICT: 'the `key` was used for this user with a different alarm',
+  IDEMPOTENCY_CONFLICT:
+    'the `key` was used for this user with a different alarm (a batch names the item); a fan-out whose key some of its users hold and others do not (an earlier publish to other users)',
   TEMPLATE_ARGUMENTS_CHANGED: "the texts take other arguments (or types) than the key has: they are fixed once created (stored alarms hold params for them); make a new key",
-  PAYLOAD_TOO_LARGE: "the body is over the route's cap (64 KiB; a mark's 16 KiB), answered as soon as the cap is passed (`Connection: close`)",
+  PAYLOAD_TOO_LARGE:
+    "the body is over the route's cap (64 KiB; a fan-out's 1 MiB, a batch's 8 MiB; a mark's 16 KiB), answered as soon as the cap is passed (`Connection: close`)",
   UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
   RATE_LIMITED: 'a user reconnects, or a publisher publishes or uses the catalogue, faster than allowed (`Retry-After` says when to retry)',
   HEADERS_TOO_LARGE: 'request line and headers over 8 KiB',
   INTERNAL: 'a bug: logged on the server',
   TOO_MANY_STREAMS: 'this process holds HERALD_MAX_STREAMS streams (`Retry-After: 5`)',
-  USER_BUSY: "another transaction held the user's alarms for HERALD_LOCK_TIMEOUT_MS; nothing was stored or changed (`Retry-After: 1`)",
+  USER_BUSY:
+    "another transaction held the user's alarms (a batch's or fan-out's: any of its users') for HERALD_LOCK_TIMEOUT_MS; nothing was stored or changed (`Retry-After: 1`)",
   UNAVAILABLE: 'the database is unreachable, or Herald is shutting down (a publish cut short is rolled back); retry',
   DATABASE_UNAVAILABLE: 'PostgreSQL does not answer',
 }
@@ -173,6 +177,25 @@ function markOperation(kind: Mark): Operation {
     ],
   }
 }
+
+/** What a publish (one alarm, a fan-out, a batch) may be refused for. */
+const PUBLISH_ERRORS: Code[] = [
+  C.INVALID_BODY,
+  C.INVALID_JSON,
+  C.INVALID_LOCALE,
+  C.INVALID_USER_ID,
+  C.TOO_MANY_LOCALES,
+  C.UNKNOWN_TEMPLATE,
+  C.INVALID_PARAMS,
+  C.UNAUTHORIZED,
+  C.IDEMPOTENCY_CONFLICT,
+  C.REQUEST_TIMEOUT,
+  C.PAYLOAD_TOO_LARGE,
+  C.UNSUPPORTED_MEDIA_TYPE,
+  C.RATE_LIMITED,
+  C.USER_BUSY,
+  C.UNAVAILABLE,
+]
 
 /** What a stream request may be refused for before it opens: its input, then its token. */
 const STREAM_CHECKS: Code[] = [C.INVALID_USER_ID, C.INVALID_LOCALE, C.INVALID_CURSOR, C.INVALID_DEVICE, C.INVALID_TIME_ZONE, C.UNAUTHORIZED, C.FORBIDDEN]
@@ -250,35 +273,50 @@ export const OPERATIONS: Record<string, Operation> = {
     errors: [C.INVALID_USER_ID, C.INVALID_QUERY, C.UNAUTHORIZED, C.FORBIDDEN, C.UNAVAILABLE],
   },
   'POST /alarms': {
-    summary: 'Publish an alarm: its texts, or a template and its params',
+    summary: 'Publish an alarm (its texts, or a template and its params), to one user or to many',
     description:
       "Stores one alarm and wakes its user's streams. Exactly one of `messages` (the texts) or `template` with its `params` (rendered when read, in the reader's language " +
       "and time zone; the answer's `locales` are the template's, and it carries `template`). With a `key`, the same key again for the same user returns the first alarm " +
-      '(200) and stores nothing; with a different alarm it is 409. In every error case nothing is stored.',
+      '(200) and stores nothing; with a different alarm it is 409. In every error case nothing is stored. ' +
+      `With \`userIds\` (1–${MAX_FAN_OUT.toLocaleString('en-US')} distinct users) instead of \`userId\`: a fan-out, one alarm per user with the same content, each with its own seq, read state and badge, ` +
+      'all stored in one transaction or none. Its `key` is one key for the whole fan-out: the same fan-out again (the same users, the same alarm) answers 200 with the same ' +
+      'alarms; a different alarm, or a key that some of the users hold and others do not, is 409 IDEMPOTENCY_CONFLICT. ' +
+      `One alarm's body is at most ${MAX_BODY_BYTES / 1024} KiB; a fan-out's at most ${MAX_FAN_OUT_BYTES / 1024 / 1024} MiB when it declares its length (Content-Length), else 64 KiB. ` +
+      'A fan-out is one publish to HERALD_PUBLISH_RATE.',
     tags: ['alarms'],
     security: PUBLISHER,
-    requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishBody' } } } },
-    responses: {
-      201: { description: 'Stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedAlarm' } } } },
-      200: { description: 'The `key` was used before with this same alarm: the first one, nothing stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PublishedAlarm' } } } },
+    requestBody: {
+      required: true,
+      content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/PublishBody' }, { $ref: '#/components/schemas/FanOutBody' }] } } },
     },
-    errors: [
-      C.INVALID_BODY,
-      C.INVALID_JSON,
-      C.INVALID_LOCALE,
-      C.INVALID_USER_ID,
-      C.TOO_MANY_LOCALES,
-      C.UNKNOWN_TEMPLATE,
-      C.INVALID_PARAMS,
-      C.UNAUTHORIZED,
-      C.IDEMPOTENCY_CONFLICT,
-      C.REQUEST_TIMEOUT,
-      C.PAYLOAD_TOO_LARGE,
-      C.UNSUPPORTED_MEDIA_TYPE,
-      C.RATE_LIMITED,
-      C.USER_BUSY,
-      C.UNAVAILABLE,
-    ],
+    responses: {
+      201: {
+        description: 'Stored: one alarm, or (a fan-out) one per user.',
+        content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/PublishedAlarm' }, { $ref: '#/components/schemas/FanOutPublished' }] } } },
+      },
+      200: {
+        description: 'The `key` was used before with this same alarm (a fan-out: by every one of its users): the first alarms, nothing stored.',
+        content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/PublishedAlarm' }, { $ref: '#/components/schemas/FanOutPublished' }] } } },
+      },
+    },
+    errors: PUBLISH_ERRORS,
+  },
+  'POST /alarms/batch': {
+    summary: 'Publish many alarms at once, all or none',
+    description:
+      `1–${MAX_BATCH.toLocaleString('en-US')} alarms, each a POST /alarms body (one user each), stored in one transaction: every item is checked as POST /alarms checks its body, and an ` +
+      'invalid one is refused with its own code and a message naming it (`alarms[3].messages.ko: must not be empty`), with nothing stored. Each item may carry its own `key`: ' +
+      "one its user holds with the same alarm is answered with that alarm (its entry's `status` 200); with a different alarm the batch is 409 naming the item. One (user, key) " +
+      'twice in a batch is 400 naming the second. The answer lists every alarm in input order, each what POST /alarms answers for it plus its `status` (201 stored, 200 a repeat); ' +
+      `the batch is 201, or 200 when every item was a repeat. The body is at most ${MAX_BATCH_BYTES / 1024 / 1024} MiB. A batch is one publish to HERALD_PUBLISH_RATE.`,
+    tags: ['alarms'],
+    security: PUBLISHER,
+    requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/BatchBody' } } } },
+    responses: {
+      201: { description: 'Stored (some items may be repeats: see each `status`).', content: { 'application/json': { schema: { $ref: '#/components/schemas/BatchPublished' } } } },
+      200: { description: 'Every item was a repeat of its key: nothing stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/BatchPublished' } } } },
+    },
+    errors: PUBLISH_ERRORS,
   },
   'PUT /templates/:key': {
     summary: 'Create or replace a template: an ICU MessageFormat text per language',
@@ -613,6 +651,50 @@ const TEMPLATE_SUMMARY: Record<string, Json> = {
   updatedAt: { type: 'string', format: 'date-time' },
 }
 
+const USER_ID = { type: 'string', minLength: 1, maxLength: 200 }
+
+/** What an alarm is, besides whose: one publish's, a batch item's and a fan-out's fields. */
+const ALARM_PROPERTIES: Record<string, Json> = {
+  messages: { ...TEXTS, description: 'Locale → text; keys are canonicalized (`en-us` → `en-US`).' },
+  template: { type: 'string', pattern: TEMPLATE_KEY.source, description: 'Instead of `messages`: a template key (PUT /templates/:key).' },
+  params: {
+    type: 'object',
+    description:
+      "With `template`: a value for each of its `arguments` and nothing else (default {}): a string, a number, or a date (an ISO 8601 date-time with `Z` or an offset, or epoch milliseconds). " +
+      'Numbers a double cannot hold exactly are refused: send them as strings.',
+  },
+  data: { type: 'object', description: 'Any JSON object, at most 32 levels deep; default {}. Numbers a double cannot hold exactly are refused: send them as strings.' },
+  key: { type: 'string', minLength: 1, maxLength: 200, description: 'Idempotency key, per user.' },
+  expiresAt: {
+    type: 'string',
+    format: 'date-time',
+    description:
+      'When the alarm expires: an ISO 8601 date and time with `Z` or an offset, in the future, at most HERALD_MAX_TTL (default a year) ahead. ' +
+      'From then on it is not streamed, resumed, listed or counted in the badge, and it is deleted moments later.',
+  },
+  ttl: { type: 'integer', minimum: 1, description: 'Instead of `expiresAt`: whole seconds from the commit, at most HERALD_MAX_TTL (default 31536000).' },
+}
+
+/** Exactly one of texts or a template; `params` only with a template; at most one expiry. */
+const ALARM_RULES = {
+  oneOf: [
+    { title: 'texts', required: ['messages'], not: { required: ['params'] } },
+    { title: 'template', required: ['template'] },
+  ],
+  not: { required: ['expiresAt', 'ttl'] },
+}
+
+/** What POST /alarms answers for one alarm. */
+const PUBLISHED = {
+  id: { type: 'integer' },
+  userId: { type: 'string' },
+  seq: { type: 'integer', description: "The alarm's place in its user's order: the stream's event id." },
+  locales: { type: 'array', items: LOCALE, description: "The alarm's languages: its texts', or its template's." },
+  createdAt: { type: 'string', format: 'date-time' },
+  expiresAt: { type: 'string', format: 'date-time', description: 'When it expires (a `ttl` made into an instant), if it does.' },
+  template: { type: 'string', description: 'A template alarm: its template key.' },
+} satisfies Record<string, Json>
+
 const SCHEMAS: Record<string, Json> = {
   Error: {
     type: 'object',
@@ -625,53 +707,76 @@ const SCHEMAS: Record<string, Json> = {
     },
   },
   PublishBody: {
-    ...object(
-      {
-        userId: { type: 'string', minLength: 1, maxLength: 200 },
-        messages: { ...TEXTS, description: 'Locale → text; keys are canonicalized (`en-us` → `en-US`).' },
-        template: { type: 'string', pattern: TEMPLATE_KEY.source, description: 'Instead of `messages`: a template key (PUT /templates/:key).' },
-        params: {
-          type: 'object',
-          description:
-            "With `template`: a value for each of its `arguments` and nothing else (default {}): a string, a number, or a date (an ISO 8601 date-time with `Z` or an offset, or epoch milliseconds). " +
-            'Numbers a double cannot hold exactly are refused: send them as strings.',
-        },
-        data: { type: 'object', description: 'Any JSON object, at most 32 levels deep; default {}. Numbers a double cannot hold exactly are refused: send them as strings.' },
-        key: { type: 'string', minLength: 1, maxLength: 200, description: 'Idempotency key, per user.' },
-        expiresAt: {
-          type: 'string',
-          format: 'date-time',
-          description:
-            'When the alarm expires: an ISO 8601 date and time with `Z` or an offset, in the future, at most HERALD_MAX_TTL (default a year) ahead. ' +
-            'From then on it is not streamed, resumed, listed or counted in the badge, and it is deleted moments later.',
-        },
-        ttl: { type: 'integer', minimum: 1, description: 'Instead of `expiresAt`: whole seconds from the commit, at most HERALD_MAX_TTL (default 31536000).' },
-      },
-      ['userId'],
-    ),
-    // Exactly one of the two; `params` only with a template; at most one expiry.
-    oneOf: [
-      { title: 'texts', required: ['messages'], not: { required: ['params'] } },
-      { title: 'template', required: ['template'] },
-    ],
-    not: { required: ['expiresAt', 'ttl'] },
+    ...object({ userId: USER_ID, ...ALARM_PROPERTIES }, ['userId']),
+    ...ALARM_RULES,
     examples: [
       { userId: 'tiaz', messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.' }, data: { reservationId: 17 }, key: 'reservation-17' },
       { userId: 'tiaz', template: 'reservation.confirmed', params: { seats: 3, at: '2026-12-12T10:30:00Z' }, data: { reservationId: 17 } },
     ],
   },
-  PublishedAlarm: object(
+  FanOutBody: {
+    ...object(
+      {
+        userIds: {
+          type: 'array',
+          items: USER_ID,
+          minItems: 1,
+          maxItems: MAX_FAN_OUT,
+          uniqueItems: true,
+          description: 'Instead of `userId`: one alarm for each of these users, each valid as a `userId`, none twice.',
+        },
+        ...ALARM_PROPERTIES,
+        key: { type: 'string', minLength: 1, maxLength: 200, description: "Idempotency key of the whole fan-out (each user's alarm holds it)." },
+      },
+      ['userIds'],
+    ),
+    ...ALARM_RULES,
+    examples: [{ userIds: ['tiaz', 'mina', 'jun'], messages: { ko: 'KE17편이 40분 지연됩니다', en: 'Flight KE17 is 40 minutes late' }, data: { flight: 'KE17' }, key: 'KE17-delay-1', ttl: 86400 }],
+  },
+  PublishedAlarm: object(PUBLISHED, ['id', 'userId', 'seq', 'locales', 'createdAt']),
+  FanOutPublished: object(
     {
-      id: { type: 'integer' },
-      userId: { type: 'string' },
-      seq: { type: 'integer', description: "The alarm's place in its user's order: the stream's event id." },
-      locales: { type: 'array', items: LOCALE, description: "The alarm's languages: its texts', or its template's." },
-      createdAt: { type: 'string', format: 'date-time' },
-      expiresAt: { type: 'string', format: 'date-time', description: 'When it expires (a `ttl` made into an instant), if it does.' },
-      template: { type: 'string', description: 'A template alarm: its template key.' },
+      alarms: {
+        type: 'array',
+        description: "Every user's alarm, in the order of `userIds`.",
+        items: object({ userId: PUBLISHED.userId, id: PUBLISHED.id, seq: PUBLISHED.seq }),
+      },
+      locales: PUBLISHED.locales,
+      createdAt: { type: 'string', format: 'date-time', description: 'When the fan-out committed (all its alarms at once).' },
+      expiresAt: PUBLISHED.expiresAt,
+      template: PUBLISHED.template,
     },
-    ['id', 'userId', 'seq', 'locales', 'createdAt'],
+    ['alarms', 'locales', 'createdAt'],
   ),
+  BatchBody: {
+    ...object({
+      alarms: {
+        type: 'array',
+        minItems: 1,
+        maxItems: MAX_BATCH,
+        items: { $ref: '#/components/schemas/PublishBody' },
+        description: 'The alarms, each a POST /alarms body for one user; stored all or none.',
+      },
+    }),
+    examples: [
+      {
+        alarms: [
+          { userId: 'tiaz', messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.' }, data: { reservationId: 18 }, key: 'reservation-18' },
+          { userId: 'mina', messages: { ko: '결제가 완료되었습니다', en: 'Payment received' }, data: { orderId: 9 } },
+        ],
+      },
+    ],
+  },
+  BatchPublished: object({
+    alarms: {
+      type: 'array',
+      description: 'One entry per item, in input order: what POST /alarms answers for it, and its status.',
+      items: object(
+        { status: { type: 'integer', enum: [201, 200], description: '201: stored; 200: its `key` was used before with this same alarm, which this is.' }, ...PUBLISHED },
+        ['status', 'id', 'userId', 'seq', 'locales', 'createdAt'],
+      ),
+    },
+  }),
   TemplateBody: {
     ...object(
       {

@@ -1,48 +1,36 @@
-// POST /alarms — publish one alarm, with its texts or with a template and its params.
+// POST /alarms — publish one alarm (its texts, or a template and its params), or with `userIds`
+// one alarm for each of many users (a fan-out); POST /alarms/batch — many alarms, all or none.
 import { Elysia } from 'elysia'
 import { Errors, HeraldError } from '../../errors'
 import { NO_METRICS, type Metrics } from '../../metrics'
-import { MAX_BODY_BYTES, parsePublishBody, readJson, type BodyLimits, type PublishRules } from '../input'
-import type { Available } from '../../locale'
-import type { NewAlarm, PublishedAlarm } from '../../store/alarms'
+import { isFanOut, MAX_BATCH_BYTES, MAX_FAN_OUT_BYTES, parseBatchBody, parseFanOutBody } from '../batch-input'
+import { MAX_BODY_BYTES, parsePublishBody, readJson, readSizedJson, type BodyLimits, type PublishRules } from '../input'
 import { isUnreachable } from '../../store/db'
-import type { Publisher } from '../../store/publisher'
-import type { Catalogue } from '../../templates/catalogue'
-import { checkParams } from '../../templates/params'
+import type { Publishing } from '../publishing'
 import type { Admission } from '../admission'
 
 export type AlarmRouteOptions = {
-  publisher: Publisher
-  available: Available
+  publishing: Publishing
   admission: Pick<Admission, 'admitPublish'>
-  templates: Pick<Catalogue, 'get'>
-  body?: BodyLimits
+  body?: Pick<BodyLimits, 'timeoutMs'>
   /** What a publish may ask for (HERALD_MAX_TTL). */
   rules?: PublishRules
-  metrics?: Pick<Metrics, 'published' | 'publishAnswered'>
-  /** Told of each stored alarm's expiry (the sweeper wakes for it). */
-  expiring?: (at: string) => void
+  metrics?: Pick<Metrics, 'publishAnswered'>
 }
 
-export function alarmRoutes({
-  publisher,
-  available,
-  admission,
-  templates,
-  body = {},
-  rules = {},
-  metrics = NO_METRICS,
-  expiring = () => {},
-}: AlarmRouteOptions) {
-  return new Elysia({ name: 'alarms' }).post(
-    '/alarms',
-    async ({ request, server }) => {
+export function alarmRoutes({ publishing, admission, body = {}, rules = {}, metrics = NO_METRICS }: AlarmRouteOptions) {
+  /**
+   * A publish route: the publisher admitted before the body is read (a batch or a fan-out is one
+   * publish to the rate limit), every answer counted with its status and time.
+   */
+  const publishRoute =
+    (publish: (request: Request) => Promise<Response>) =>
+    async ({ request, server }: { request: Request; server: { requestIP(request: Request): { address: string } | null } | null }) => {
       const started = performance.now()
       const answered = (status: number) => metrics.publishAnswered(status, (performance.now() - started) / 1000)
       try {
         admission.admitPublish(request, server?.requestIP(request)?.address)
-        const input = parsePublishBody(await readJson(request, { maxBytes: MAX_BODY_BYTES, ...body }), rules)
-        const response = input.template ? await publishTemplated(input, input.template) : await publishTexts(input)
+        const response = await publish(request)
         answered(response.status)
         return response
       } catch (error) {
@@ -50,32 +38,26 @@ export function alarmRoutes({
         answered(error instanceof HeraldError ? error.status : isUnreachable(error) ? 503 : 500)
         throw error
       }
-    },
-    // The body is read and bounded by readJson, not by Elysia's parser.
-    { parse: 'none' },
+    }
+
+  return (
+    new Elysia({ name: 'alarms' })
+      .post(
+        '/alarms',
+        publishRoute(async (request) => {
+          // One alarm's body is at most 64 KiB; a fan-out's, which declares its length, at most 1 MiB.
+          const { value, bytes } = await readSizedJson(request, { maxBytes: MAX_BODY_BYTES, maxDeclaredBytes: MAX_FAN_OUT_BYTES, ...body })
+          if (isFanOut(value)) return publishing.fanOut(parseFanOutBody(value, rules))
+          if (bytes > MAX_BODY_BYTES) throw Errors.payloadTooLarge(MAX_BODY_BYTES)
+          return publishing.one(parsePublishBody(value, rules))
+        }),
+        // The body is read and bounded by readJson, not by Elysia's parser.
+        { parse: 'none' },
+      )
+      .post(
+        '/alarms/batch',
+        publishRoute(async (request) => publishing.batch(parseBatchBody(await readJson(request, { ...body, maxBytes: MAX_BATCH_BYTES }), rules))),
+        { parse: 'none' },
+      )
   )
-
-  async function publishTexts(input: NewAlarm & { messages: Record<string, string> }) {
-    available.check(Object.keys(input.messages)) // before anything is stored
-    const { alarm, created } = await publisher.publish(input)
-    available.add(alarm.locales)
-    stored(alarm, created)
-    return Response.json(alarm, { status: created ? 201 : 200 })
-  }
-
-  function stored(alarm: PublishedAlarm, created: boolean) {
-    if (!created) return
-    metrics.published('api')
-    if (alarm.expiresAt) expiring(alarm.expiresAt)
-  }
-
-  /** Checked against the key's arguments before anything is stored; its languages are the template's. */
-  async function publishTemplated(input: NewAlarm, { key, params }: { key: string; params: Record<string, unknown> }) {
-    const template = await templates.get(key)
-    if (!template) throw Errors.unknownTemplate(key)
-    checkParams(template.arguments, params)
-    const { alarm, created } = await publisher.publish(input)
-    stored(alarm, created)
-    return Response.json({ ...alarm, locales: template.locales, template: key }, { status: created ? 201 : 200 })
-  }
 }

@@ -407,6 +407,9 @@ describe('the retention job', () => {
 
   test('a sweep held by another instance deletes nothing; a busy user waits for the next turn', async () => {
     await using r = await testHerald('retention_lock', { retentionDays: 0 })
+    // Herald's own sweeper has made its first turn and sleeps (nothing expires, no stream reads):
+    // the deletes below are this test's alone.
+    await r.herald.sweeper.turn()
     await r.db.sql.begin(async (tx) => {
       await tx`insert into alarms (user_id, expires_at) values ('a', now() - interval '1 s'), ('b', now() - interval '1 s')`
       await tx`insert into alarm_messages (alarm_id, locale, message) select id, 'en', 'x' from alarms`
@@ -438,5 +441,46 @@ describe('the retention job', () => {
     await userHeld()
     expect(await deleteExpired(r.db.sql)).toMatchObject({ held: true, alarms: 1, due: 1 })
     await other.end()
+  })
+
+  test("an idle sweeper sends no statement; once alarms are read it looks within idleMs and finds a direct writer's expiry", async () => {
+    await using r = await testHerald('retention_idle', { retentionDays: 0 })
+    let statements = 0
+    let heard: (() => void) | undefined
+    const sql = postgres(r.db.url, {
+      max: 1,
+      onnotice: () => {},
+      debug: () => {
+        statements++
+        heard?.()
+      },
+    })
+    const nextStatement = () => new Promise<void>((resolve) => (heard = resolve))
+    let removed!: (count: number) => void
+    const swept = new Promise<number>((resolve) => (removed = resolve))
+    const errors: unknown[] = []
+    const sweeper = startSweeper(sql, {
+      retentionDays: 0,
+      idleMs: 20,
+      onRemoved: (_reason, count) => removed(count),
+      onError: (error) => errors.push(error),
+    })
+    await sweeper.turn() // the first turn (at start) and this one: nothing is expiring
+    const before = statements
+    expect(before).toBeGreaterThan(0)
+    // A direct writer's expired alarm is not announced to the sweeper: it stays asleep.
+    await r.db.sql.begin(async (tx) => {
+      const [row] = await tx<{ id: string }[]>`insert into alarms (user_id, expires_at) values ('idle', now() - interval '1 s') returning id`
+      await tx`insert into alarm_messages (alarm_id, locale, message) values (${row!.id}, 'en', 'x')`
+    })
+    await Bun.sleep(300) // fifteen idleMs: an observation window for what must not happen, not a wait for an event
+    expect(statements).toBe(before)
+    const looked = nextStatement()
+    sweeper.touched() // a stream read alarms
+    await looked
+    expect(await swept).toBe(1)
+    await sweeper.stop()
+    await sql.end()
+    expect(errors).toEqual([])
   })
 })

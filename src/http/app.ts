@@ -117,10 +117,6 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     log,
   })
   await signals.start()
-  const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve, onBatch: metrics.fetchBatch })
-  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
-  const bulk = createBulkPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
-  const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
   const sweeper = startSweeper(sql, {
     retentionDays: options.retentionDays,
     onRemoved: metrics.removed,
@@ -132,6 +128,15 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
       ),
     onError,
   })
+  // A stream's read may be of a direct writer's alarm that expires: the sweeper looks within a minute.
+  const onFetch = (query: 'alarms' | 'latest', size: number) => {
+    metrics.fetchBatch(query, size)
+    sweeper.touched()
+  }
+  const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve, onBatch: onFetch })
+  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
+  const bulk = createBulkPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
+  const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
   const admission = createAdmission({ ...options, auth, streams: () => live.size, metrics })
   const applicationName = applicationNameOf(options.instance)
   metrics.watch({

@@ -98,8 +98,8 @@ export type SweeperOptions = {
   /** Days an alarm is kept; 0 = forever (only expiry deletes). */
   retentionDays: number
   /**
-   * The longest the sweeper sleeps: how often it looks for expiries it was not told of (a direct
-   * writer's), and logs what it removed.
+   * How soon after alarms were read (touched()) the sweeper looks for expiries it was not told of
+   * (a direct writer's), and how often it logs what it removed.
    */
   idleMs?: number
   /** How often it deletes what is older than `retentionDays`: days are the unit, an hour is on time. */
@@ -118,6 +118,11 @@ export type SweeperOptions = {
 export type Sweeper = {
   /** An alarm was stored that expires at this instant (ISO 8601): the sweeper wakes for it. */
   expiring(at: string): void
+  /**
+   * Alarms were read (a stream fetched): a direct writer may have stored one that expires, so the
+   * sweeper looks within `idleMs`. Cheap enough to call on every fetch.
+   */
+  touched(): void
   /** Runs one turn now (tests): expiry, then retention when it is due. */
   turn(): Promise<void>
   stop(): Promise<void>
@@ -125,9 +130,11 @@ export type Sweeper = {
 
 /**
  * The background job. It sleeps until the next expiry it knows of (the database's, read after
- * every turn, and the ones this instance stores, told through expiring()), at most `idleMs`:
- * an idle Herald sends one sweep statement a minute (and retention's once an hour), not one a second, and an expired alarm leaves the
- * badge within milliseconds of its expiry. Never two turns at once; stop() waits for the one running.
+ * every turn, and the ones this instance stores, told through expiring()), or `idleMs` after
+ * streams last read alarms (touched(): a direct writer's expiry is found within a minute of its
+ * alarm being read), and at most `retentionMs`. So an idle Herald sends no sweep statement (but the
+ * hourly one), a busy one one a minute, and an expired alarm leaves the badge within milliseconds
+ * of its expiry. Never two turns at once; stop() waits for the one running.
  */
 export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
   const { retentionDays, idleMs = 60_000, retentionMs = 3_600_000, retryMs = 1000, maxBatches = 100, batch = SWEEP_BATCH } = options
@@ -139,7 +146,6 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
   let reportDue = Date.now() + idleMs
   const pending = { expired: 0, retention: 0, events: 0 }
 
-  /** Batches until one comes back short (or the lock is elsewhere): what is due now is gone. */
   /**
    * Batches until one finds less than a batch due (or the lock is elsewhere): what is due now is
    * gone, but for users another transaction held (`left`).
@@ -160,7 +166,7 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
 
   /** One turn; answers how long to sleep after it. */
   async function work(): Promise<number> {
-    let sleep = idleMs
+    let sleep = retentionMs
     const expired = await drain(() => deleteExpired(sql, batch))
     pending.expired += expired.alarms
     if (expired.alarms > 0) options.onRemoved?.('expired', expired.alarms)
@@ -179,6 +185,8 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
       if (pending.expired + pending.retention + pending.events > 0) options.onReport?.({ ...pending })
       pending.expired = pending.retention = pending.events = 0
     }
+    // What was removed is logged on time, even if nothing else is due by then.
+    if (pending.expired + pending.retention + pending.events > 0) sleep = Math.min(sleep, Math.max(0, reportDue - Date.now()))
     return sleep
   }
 
@@ -209,6 +217,7 @@ export function startSweeper(sql: Sql, options: SweeperOptions): Sweeper {
   schedule(0)
   return {
     expiring: (at) => schedule(Math.max(0, Date.parse(at) - Date.now()) + CLOCK_SLACK_MS),
+    touched: () => schedule(idleMs),
     turn,
     async stop() {
       stopped = true

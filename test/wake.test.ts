@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import { nextAlarm, ready, testHerald } from './helpers/herald'
+import { testDb } from './helpers/db'
 
 
 
@@ -36,6 +37,14 @@ describe('batching', () => {
     expect(requests).toBeGreaterThanOrEqual(users.length)
     expect(queries).toBeLessThanOrEqual(5) // not one per stream
     await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+})
+
+describe('the pool', () => {
+  test('runs with JIT off: a batched read of thousands of users would compile longer than it runs', async () => {
+    await using db = await testDb('wake_jit')
+    const settings = await Promise.all([1, 2, 3].map(() => db.sql.begin((tx) => tx<{ jit: string }[]>`show jit`)))
+    expect(settings.map(([row]) => row!.jit)).toEqual(['off', 'off', 'off'])
   })
 })
 

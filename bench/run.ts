@@ -22,7 +22,7 @@ import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
 import { RedisClient, type Subprocess } from 'bun'
 import { migrate } from '../src/store/migrate'
-import { openFiles, startCluster } from './cluster'
+import { openFiles, sampleCpu, startCluster } from './cluster'
 import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
 import { measureDevices } from './devices'
@@ -560,14 +560,30 @@ async function measureCluster(workers: number, admin: postgres.Sql, load: Worker
     m.streams_per_worker = pids()
       .map((pid) => (openFiles(pid) - (files0.get(pid) ?? 0)).toLocaleString('en-US'))
       .join(' / ')
-    const burst = await burstPhase(s, writer, asked, BURST_GRACE_MS)
+    // Where the CPU goes from the burst's commit to its last event: Herald's workers, the load
+    // processes, PostgreSQL, the rest (the benchmark itself, the kernel's threads); a machine busy
+    // on every core for the whole window means the cores bound it.
+    const cpu = sampleCpu(pids, load.map((w) => w.proc.pid))
+    const begun = now()
+    const burst = await burstPhase(s, writer, asked, BURST_GRACE_MS).finally(() => cpu.stop())
     m.burst_ms = burst.ms
     m.burst_delivered = `${burst.delivered}/${asked}`
     m.burst_insert_ms = burst.insertMs
     m.burst_duplicates = burst.duplicates
+    const latencies = percentiles(burst.latencies)
+    m.burst_p50_ms = latencies.p50
+    m.burst_p99_ms = latencies.p99
+    const spent = cpu.between(begun + burst.insertMs, begun + burst.insertMs + burst.ms)
+    m.burst_cpu_wall_s = spent.wall
+    m.burst_cpu_herald_s = spent.herald
+    m.burst_cpu_load_s = spent.load
+    m.burst_cpu_postgres_s = spent.postgres
+    m.burst_cpu_other_s = spent.other
+    m.burst_cpu_cores = cpus().length
     m.still_open = await countOpen(s)
     m.restarts = cluster.restarts
-    log(`cluster of ${workers}: ${m.held} held (${m.streams_per_worker}), burst ${Math.round(burst.ms)} ms, ${burst.delivered} delivered, ${burst.lost} lost, ${m.restarts} restarts`)
+    log(`cluster of ${workers}: ${m.held} held (${m.streams_per_worker}), burst ${Math.round(burst.ms)} ms (p50 ${Math.round(latencies.p50)}), ${burst.delivered} delivered, ${burst.lost} lost, ${m.restarts} restarts`)
+    log(`cluster of ${workers}: burst CPU over ${spent.wall.toFixed(2)} s: Herald ${spent.herald.toFixed(2)} s, load ${spent.load.toFixed(2)} s, PostgreSQL ${spent.postgres.toFixed(2)} s, rest ${spent.other.toFixed(2)} s`)
   } finally {
     await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
     await writer.end()

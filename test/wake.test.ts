@@ -187,6 +187,36 @@ describe('one wake-up per statement', () => {
     await Promise.all(subs.map((sub) => sub.cancel()))
   })
 
+  test('a direct writer\'s update or delete over many users wakes each of them once, with one notification', async () => {
+    await using h = await testHerald('wake_statement_state')
+    const users = Array.from({ length: 30 }, (_, i) => `state-${i}`)
+    const subs = await Promise.all(users.map((user) => h.subscribe(user, { lang: 'ko' })))
+    await Promise.all(subs.map(ready))
+    await insertStatement(h.db.sql, users, 'to mark')
+    await Promise.all(subs.map(nextAlarm))
+    /** The next event of this kind on the stream, skipping badge updates. */
+    async function next(sub: (typeof subs)[number], kind: string) {
+      let event = await sub.nextEvent()
+      while (event?.event === 'badge') event = await sub.nextEvent()
+      expect(event?.event).toBe(kind)
+      return JSON.parse(event!.data!)
+    }
+    const wakes = await listenToWakes(h)
+    await h.db.sql`update alarms set read_at = now() where user_id = any(${users}::text[])`
+    for (const event of await Promise.all(subs.map((sub) => next(sub, 'state')))) expect(event).toMatchObject({ change: 'read' })
+    await wakes.settle()
+    expect(wakes.payloads).toHaveLength(1)
+    expect(usersOf(wakes.payloads[0]!).sort()).toEqual([...users].sort())
+    wakes.payloads.length = 0
+    await h.db.sql`delete from alarms where user_id = any(${users}::text[])`
+    for (const event of await Promise.all(subs.map((sub) => next(sub, 'deleted')))) expect(event).toMatchObject({ seq: 1 })
+    await wakes.settle()
+    expect(wakes.payloads).toHaveLength(1)
+    expect(usersOf(wakes.payloads[0]!).sort()).toEqual([...users].sort())
+    await wakes.stop()
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+
   test('a quiet commit sends no wake-up; the next statement that is not quiet does', async () => {
     await using h = await testHerald('wake_quiet')
     const wakes = await listenToWakes(h)
@@ -235,7 +265,7 @@ describe('wake-up payloads', () => {
     expect(payloads.flatMap(usersOf)).toEqual(users)
   })
 
-  test('one user is the user id itself (what the one-user triggers send); none is no payload', () => {
+  test('one user is the user id itself (what a statement for one user sends); none is no payload', () => {
     expect(wakePayloads(['tiaz'])).toEqual(['tiaz'])
     expect(usersOf('tiaz')).toEqual(['tiaz'])
     expect(wakePayloads([])).toEqual([])

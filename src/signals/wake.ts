@@ -1,6 +1,6 @@
-// Wake-ups through PostgreSQL: "these users have new alarms". One LISTEN connection per process;
-// the alarm trigger NOTIFYs the users of each insert statement on commit, as a few payloads of
-// user ids separated by newlines (sql/012). Every process reads every wake-up: a user it holds no
+// Wake-ups through PostgreSQL: "these users have something new". One LISTEN connection per process;
+// the triggers NOTIFY the users of each statement that wrote to their logs (insert, change of state,
+// delete) on commit, as a few payloads of user ids separated by newlines (sql/012). Every process reads every wake-up: a user it holds no
 // stream for costs it one map look-up, never a query. postgres.js reconnects the LISTEN by itself,
 // and a reconnect is when notifications may have been missed: catch up then, and on a slow timer.
 import type { Channels } from '../store/channels'
@@ -28,7 +28,7 @@ export const MAX_WAKE_PAYLOAD_BYTES = 7900
 
 /**
  * The users of a wake-up payload. A user id holds no control character (the alarms table checks),
- * so a newline separates them; a payload of one id is that user, as the one-user triggers send it.
+ * so a newline separates them; a payload of one id is that user (as every trigger sent before sql/012).
  */
 export function usersOf(payload: string): string[] {
   return payload.split('\n')

@@ -22,7 +22,7 @@ import { cpus, totalmem } from 'node:os'
 import postgres from 'postgres'
 import { RedisClient, type Subprocess } from 'bun'
 import { migrate } from '../src/store/migrate'
-import { openFiles, startCluster } from './cluster'
+import { openFiles, sampleCpu, startCluster } from './cluster'
 import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
 import { measureDevices } from './devices'
@@ -560,20 +560,54 @@ async function measureCluster(workers: number, admin: postgres.Sql, load: Worker
     m.streams_per_worker = pids()
       .map((pid) => (openFiles(pid) - (files0.get(pid) ?? 0)).toLocaleString('en-US'))
       .join(' / ')
-    const burst = await burstPhase(s, writer, asked, BURST_GRACE_MS)
-    m.burst_ms = burst.ms
-    m.burst_delivered = `${burst.delivered}/${asked}`
-    m.burst_insert_ms = burst.insertMs
-    m.burst_duplicates = burst.duplicates
+    // The burst twice: first as the workers' first (their code for it not yet compiled), then
+    // again, as a server that has been up for a while runs it.
+    for (const [prefix, label] of [['burst', 'burst'], ['burst_warm', 'second burst']] as const) {
+      const burst = await clusterBurst(s, writer, asked, pids, load)
+      m[`${prefix}_ms`] = burst.ms
+      m[`${prefix}_delivered`] = `${burst.delivered}/${asked}`
+      m[`${prefix}_insert_ms`] = burst.insertMs
+      m[`${prefix}_duplicates`] = burst.duplicates
+      m[`${prefix}_p50_ms`] = burst.p50
+      m[`${prefix}_p99_ms`] = burst.p99
+      const { cpu } = burst
+      m[`${prefix}_cpu_wall_s`] = cpu.wall
+      m[`${prefix}_cpu_herald_s`] = cpu.herald
+      m[`${prefix}_cpu_load_s`] = cpu.load
+      m[`${prefix}_cpu_postgres_s`] = cpu.postgres
+      m[`${prefix}_cpu_other_s`] = cpu.other
+      log(`cluster of ${workers}: ${label} ${Math.round(burst.ms)} ms (p50 ${Math.round(burst.p50)}), ${burst.delivered} delivered, ${burst.lost} lost`)
+      log(`cluster of ${workers}: ${label} CPU over ${cpu.wall.toFixed(2)} s: Herald ${cpu.herald.toFixed(2)} s, load ${cpu.load.toFixed(2)} s, PostgreSQL ${cpu.postgres.toFixed(2)} s, rest ${cpu.other.toFixed(2)} s`)
+    }
+    m.burst_cpu_cores = cpus().length
     m.still_open = await countOpen(s)
     m.restarts = cluster.restarts
-    log(`cluster of ${workers}: ${m.held} held (${m.streams_per_worker}), burst ${Math.round(burst.ms)} ms, ${burst.delivered} delivered, ${burst.lost} lost, ${m.restarts} restarts`)
+    log(`cluster of ${workers}: ${m.held} held (${m.streams_per_worker}), ${m.restarts} restarts`)
   } finally {
     await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
     await writer.end()
     await cluster.stop()
   }
   return m
+}
+
+/**
+ * One burst to every stream, and where the CPU went from its commit to its last event: Herald's
+ * workers, the load processes, PostgreSQL, the rest (the benchmark itself, the kernel's threads).
+ * A machine busy on every core for the whole window means the cores bound it.
+ */
+async function clusterBurst(s: Streams, writer: postgres.Sql, asked: number, pids: () => number[], load: Worker[]) {
+  const cpu = sampleCpu(pids, load.map((w) => w.proc.pid))
+  const begun = now()
+  const burst = await burstPhase(s, writer, asked, BURST_GRACE_MS).finally(() => cpu.stop())
+  const { p50, p99 } = percentiles(burst.latencies)
+  return { ...burst, p50, p99, cpu: cpu.between(begun + burst.insertMs, begun + burst.insertMs + burst.ms) }
+}
+
+/** "3.3 / 1.2 / 1.0 / 0.4 (3.0)": a burst's CPU seconds by where they went, and the window's wall seconds. */
+function cpuSplit(c: Measures, prefix: string): string {
+  const parts = ['herald', 'load', 'postgres', 'other'].map((part) => Number(c[`${prefix}_cpu_${part}_s`]).toFixed(2))
+  return `${parts.join(' / ')} (${Number(c[`${prefix}_cpu_wall_s`]).toFixed(2)})`
 }
 
 function sum(values: number[]): number {
@@ -1092,6 +1126,12 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('RSS per stream, workers summed', c.rss_per_stream_kib, 'KiB', 'lower', single(`rss_per_stream_kib_${largest}`, `1 process at ${largest}`))
     other(`burst: 1 alarm × ${c.asked} users, last at`, c.burst_ms, 'ms', 'lower')
     other('burst: delivered', c.burst_delivered, '', 'none')
+    if (c.burst_cpu_wall_s !== undefined) other('burst: CPU s, Herald / load / PostgreSQL / rest (over wall s)', cpuSplit(c, 'burst'), '', 'none')
+    if (c.burst_warm_ms !== undefined) {
+      other(`second burst (compiled): 1 alarm × ${c.asked} users, last at`, c.burst_warm_ms, 'ms', 'lower')
+      other('second burst: delivered', c.burst_warm_delivered, '', 'none')
+      other('second burst: CPU s, Herald / load / PostgreSQL / rest (over wall s)', cpuSplit(c, 'burst_warm'), '', 'none')
+    }
   }
   for (const [signals, x] of Object.entries(instances)) {
     const name = `across instances (${signals === 'redis' ? 'Redis' : 'PostgreSQL'} signals)`

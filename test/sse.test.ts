@@ -75,6 +75,13 @@ describe('Herald frames', () => {
     expect(text(badgeFrame({ unread: 0, unseen: 3 }))).toBe('event: badge\ndata: {"unread":0,"unseen":3}\n\n')
   })
 
+  test('a small badge is encoded once and shared (a burst gives every user the same); a large one is right too', () => {
+    expect(badgeFrame({ unread: 1, unseen: 1 })).toBe(badgeFrame({ unread: 1, unseen: 1 }))
+    expect(text(badgeFrame({ unread: 63, unseen: 0 }))).toBe('event: badge\ndata: {"unread":63,"unseen":0}\n\n')
+    expect(text(badgeFrame({ unread: 64, unseen: 1 }))).toBe('event: badge\ndata: {"unread":64,"unseen":1}\n\n')
+    expect(text(badgeFrame({ unread: 5, unseen: 12345 }))).toBe('event: badge\ndata: {"unread":5,"unseen":12345}\n\n')
+  })
+
   test('an alarm frame carries seq as id and the chosen text, canonical locale', () => {
     expect(text(alarmFrame(row, ['en-GB', 'en-GB'], 'en')!)).toBe(
       'id: 3\nevent: alarm\ndata: {"id":42,"seq":3,"locale":"en-US","message":"Booked.\\nSee you!",' +

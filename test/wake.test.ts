@@ -2,7 +2,9 @@
 // notifications.
 import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { nextAlarm, ready, testHerald } from './helpers/herald'
+import { nextAlarm, ready, testHerald, until } from './helpers/herald'
+import { MAX_WAKE_PAYLOAD_BYTES, usersOf, wakePayloads } from '../src/signals/wake'
+import { testDb } from './helpers/db'
 
 
 
@@ -36,6 +38,14 @@ describe('batching', () => {
     expect(requests).toBeGreaterThanOrEqual(users.length)
     expect(queries).toBeLessThanOrEqual(5) // not one per stream
     await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+})
+
+describe('the pool', () => {
+  test('runs with JIT off: a batched read of thousands of users would compile longer than it runs', async () => {
+    await using db = await testDb('wake_jit')
+    const settings = await Promise.all([1, 2, 3].map(() => db.sql.begin((tx) => tx<{ jit: string }[]>`show jit`)))
+    expect(settings.map(([row]) => row!.jit)).toEqual(['off', 'off', 'off'])
   })
 })
 
@@ -99,5 +109,165 @@ describe('missed notifications', () => {
     await insertFor(h.db.sql, ['survivor'], () => 'after')
     expect((await nextAlarm(sub)).message).toBe('after')
     await sub.cancel()
+  })
+})
+
+describe('one wake-up per statement', () => {
+  const NOTIFY_LIMIT = 8000 // bytes: PostgreSQL refuses a payload this long or longer
+
+  /** Every payload on the schema's wake-up channel, in arrival order (a LISTEN of the test's own). */
+  async function listenToWakes(h: { db: { sql: postgres.Sql; schema: string } }) {
+    const channel = `herald_${h.db.schema}`
+    const payloads: string[] = []
+    const { unlisten } = await h.db.sql.listen(channel, (payload) => payloads.push(payload))
+    return {
+      payloads,
+      /** Resolves once a marker sent after everything else arrives: every earlier wake-up is in. */
+      async settle() {
+        const marker = `marker-${crypto.randomUUID()}`
+        await h.db.sql`select pg_notify(${channel}, ${marker})`
+        await until(() => payloads.includes(marker), 'the marker notification')
+        payloads.splice(payloads.indexOf(marker), 1)
+      },
+      stop: unlisten,
+    }
+  }
+
+  /** One statement, as a direct writer would write it: an alarm with a Korean text for each user. */
+  async function insertStatement(sql: postgres.Sql, users: string[], text: string) {
+    await sql`
+      with a as (insert into alarms (user_id) select unnest(${users}::text[]) returning id, user_id)
+      insert into alarm_messages (alarm_id, locale, message) select id, 'ko', ${text} || ' ' || user_id from a`
+  }
+
+  test('a multi-row insert by a direct writer wakes every user\'s stream once, with one notification', async () => {
+    await using h = await testHerald('wake_statement')
+    const users = Array.from({ length: 40 }, (_, i) => `stmt-${i}`)
+    const subs = await Promise.all(users.map((user) => h.subscribe(user, { lang: 'ko' })))
+    await Promise.all(subs.map(ready))
+    const wakes = await listenToWakes(h)
+    await insertStatement(h.db.sql, users, 'first')
+    const first = await Promise.all(subs.map(nextAlarm))
+    first.forEach((alarm, i) => expect(alarm).toMatchObject({ seq: 1, message: `first ${users[i]}` }))
+    await wakes.settle()
+    expect(wakes.payloads).toHaveLength(1)
+    expect(usersOf(wakes.payloads[0]!).sort()).toEqual([...users].sort())
+    // Once: the next event on every stream is the next alarm, not the first one again.
+    await insertStatement(h.db.sql, users, 'second')
+    const second = await Promise.all(subs.map(nextAlarm))
+    second.forEach((alarm, i) => expect(alarm).toMatchObject({ seq: 2, message: `second ${users[i]}` }))
+    await wakes.stop()
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+
+  test('a statement for more users than one payload holds is split, each part under the 8000-byte limit', async () => {
+    await using h = await testHerald('wake_split')
+    // Short ids, and the longest in bytes: 200 characters of 3 bytes (the longest a stream can name),
+    // and of 4 bytes (which only a direct writer can store: the API counts UTF-16 units).
+    const short = Array.from({ length: 1200 }, (_, i) => `split-${String(i).padStart(4, '0')}-${'x'.repeat(20)}`)
+    const long = Array.from({ length: 15 }, (_, i) => '가'.repeat(197) + String(i).padStart(3, '0'))
+    const longest = Array.from({ length: 15 }, (_, i) => '🔔'.repeat(197) + String(i).padStart(3, '0'))
+    const users = [...short, ...long, ...longest]
+    const watched = [short[0]!, short[599]!, short.at(-1)!, long[0]!, long.at(-1)!]
+    const subs = await Promise.all(watched.map((user) => h.subscribe(user, { lang: 'ko' })))
+    await Promise.all(subs.map(ready))
+    const wakes = await listenToWakes(h)
+    await insertStatement(h.db.sql, users, 'split')
+    const got = await Promise.all(subs.map(nextAlarm))
+    got.forEach((alarm, i) => expect(alarm).toMatchObject({ seq: 1, message: `split ${watched[i]}` }))
+    await wakes.settle()
+    const bytes = users.reduce((sum, user) => sum + Buffer.byteLength(user) + 1, 0)
+    expect(wakes.payloads.length).toBeGreaterThan(1)
+    expect(wakes.payloads.length).toBeLessThanOrEqual(Math.ceil(bytes / 7000) + 1)
+    for (const payload of wakes.payloads) expect(Buffer.byteLength(payload)).toBeLessThan(NOTIFY_LIMIT)
+    const named = wakes.payloads.flatMap(usersOf)
+    expect(named).toHaveLength(users.length) // no user named twice
+    expect(named.sort()).toEqual([...users].sort())
+    await wakes.stop()
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+
+  test('a direct writer\'s update or delete over many users wakes each of them once, with one notification', async () => {
+    await using h = await testHerald('wake_statement_state')
+    const users = Array.from({ length: 30 }, (_, i) => `state-${i}`)
+    const subs = await Promise.all(users.map((user) => h.subscribe(user, { lang: 'ko' })))
+    await Promise.all(subs.map(ready))
+    await insertStatement(h.db.sql, users, 'to mark')
+    await Promise.all(subs.map(nextAlarm))
+    /** The next event of this kind on the stream, skipping badge updates. */
+    async function next(sub: (typeof subs)[number], kind: string) {
+      let event = await sub.nextEvent()
+      while (event?.event === 'badge') event = await sub.nextEvent()
+      expect(event?.event).toBe(kind)
+      return JSON.parse(event!.data!)
+    }
+    const wakes = await listenToWakes(h)
+    await h.db.sql`update alarms set read_at = now() where user_id = any(${users}::text[])`
+    for (const event of await Promise.all(subs.map((sub) => next(sub, 'state')))) expect(event).toMatchObject({ change: 'read' })
+    await wakes.settle()
+    expect(wakes.payloads).toHaveLength(1)
+    expect(usersOf(wakes.payloads[0]!).sort()).toEqual([...users].sort())
+    wakes.payloads.length = 0
+    await h.db.sql`delete from alarms where user_id = any(${users}::text[])`
+    for (const event of await Promise.all(subs.map((sub) => next(sub, 'deleted')))) expect(event).toMatchObject({ seq: 1 })
+    await wakes.settle()
+    expect(wakes.payloads).toHaveLength(1)
+    expect(usersOf(wakes.payloads[0]!).sort()).toEqual([...users].sort())
+    await wakes.stop()
+    await Promise.all(subs.map((sub) => sub.cancel()))
+  })
+
+  test('a quiet commit sends no wake-up; the next statement that is not quiet does', async () => {
+    await using h = await testHerald('wake_quiet')
+    const wakes = await listenToWakes(h)
+    await h.db.sql.begin(async (tx) => {
+      await tx`select set_config('herald.quiet', 'on', true)`
+      await insertStatement(tx as unknown as postgres.Sql, ['quiet-1', 'quiet-2'], 'quiet')
+    })
+    await insertStatement(h.db.sql, ['loud-1', 'loud-2'], 'loud')
+    await wakes.settle()
+    expect(wakes.payloads.flatMap(usersOf).sort()).toEqual(['loud-1', 'loud-2'])
+    await wakes.stop()
+  })
+
+  test('wake-ups announced through PostgreSQL (a quiet commit, Redis unreachable) travel in payloads under the limit', async () => {
+    await using h = await testHerald('wake_announce')
+    const sub = await h.subscribe('announced', { lang: 'ko' })
+    await ready(sub)
+    await h.db.sql.begin(async (tx) => {
+      await tx`select set_config('herald.quiet', 'on', true)`
+      await insertStatement(tx as unknown as postgres.Sql, ['announced'], 'quietly')
+    })
+    const wakes = await listenToWakes(h)
+    const others = Array.from({ length: 2000 }, (_, i) => `nobody-here-${i}`)
+    await h.herald.signals.announce([...others, 'announced'])
+    expect(await nextAlarm(sub)).toMatchObject({ seq: 1, message: 'quietly announced' })
+    await wakes.settle()
+    expect(wakes.payloads.length).toBeGreaterThan(1)
+    expect(wakes.payloads.length).toBeLessThan(10) // not one per user
+    for (const payload of wakes.payloads) expect(Buffer.byteLength(payload)).toBeLessThan(NOTIFY_LIMIT)
+    expect(wakes.payloads.flatMap(usersOf)).toEqual([...others, 'announced'])
+    await wakes.stop()
+    await sub.cancel()
+  })
+})
+
+describe('wake-up payloads', () => {
+  test('name every user once, in order, each payload under the limit however long the ids are in bytes', () => {
+    const users = [
+      ...Array.from({ length: 500 }, (_, i) => `u${i}`),
+      ...Array.from({ length: 40 }, (_, i) => '가'.repeat(198) + String(i).padStart(2, '0')),
+      ...Array.from({ length: 40 }, (_, i) => '🔔'.repeat(198) + String(i).padStart(2, '0')),
+    ]
+    const payloads = wakePayloads(users)
+    expect(payloads.length).toBeGreaterThan(1)
+    for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(MAX_WAKE_PAYLOAD_BYTES)
+    expect(payloads.flatMap(usersOf)).toEqual(users)
+  })
+
+  test('one user is the user id itself (what a statement for one user sends); none is no payload', () => {
+    expect(wakePayloads(['tiaz'])).toEqual(['tiaz'])
+    expect(usersOf('tiaz')).toEqual(['tiaz'])
+    expect(wakePayloads([])).toEqual([])
   })
 })

@@ -14,7 +14,7 @@ import { applyAnnouncement, createPgGenerations, createRedisGenerations, type Ge
 import { createRedisLink, type RedisLink } from './redis'
 import type { Local, LocalTemplates } from './local'
 import { createPresence, type Presence } from './presence'
-import { createPgWakes } from './wake'
+import { createPgWakes, wakePayloads } from './wake'
 import type { Log } from '../log'
 
 export type { Local, LocalTemplates }
@@ -142,7 +142,7 @@ export function createSignals(channels: Channels, local: Local, options: Signals
       } catch {
         // Never throws: the alarms are committed, and a failed publish would be retried as a duplicate.
         // If PostgreSQL fails too, the catch-up on reconnect and the safety poll find them.
-        await channels.notify(options.channel, userIds).catch(onError)
+        await channels.notify(options.channel, wakePayloads(userIds)).catch(onError)
       }
     },
     async announceTemplate(key) {

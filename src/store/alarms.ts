@@ -325,7 +325,8 @@ function toEntry(row: LogRow): LogEntry {
       change: row.change!,
       ...(row.ids ? { ids: row.ids.map(Number) } : { upTo: Number(row.up_to) }),
     }
-  return {
+  // Set field by field, not spread: this runs once per alarm of every woken stream.
+  const alarm: AlarmRow = {
     kind: 'alarm',
     id: Number(row.id),
     seq: Number(row.seq),
@@ -333,9 +334,10 @@ function toEntry(row: LogRow): LogEntry {
     messages: row.messages ?? [],
     dataJson: row.data!,
     createdAt: row.created_at.toISOString(),
-    ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
-    ...(row.template_key !== null ? { template: { key: row.template_key, params: row.params ?? '{}' } } : {}),
   }
+  if (row.expires_at) alarm.expiresAt = row.expires_at.toISOString()
+  if (row.template_key !== null) alarm.template = { key: row.template_key, params: row.params ?? '{}' }
+  return alarm
 }
 
 /**

@@ -46,9 +46,18 @@ export function readyFrame(
   return encode(frame({ event: 'ready', data }))
 }
 
+/** Badges this small are encoded once each and shared: a burst gives thousands of users the same one. */
+const SMALL_BADGE = 64
+const smallBadges: (Uint8Array | undefined)[] = new Array(SMALL_BADGE * SMALL_BADGE)
+
 /** The badge after a batch of frames that changed it; no `id:`, so it never moves the resume point. */
 export function badgeFrame({ unread, unseen }: Badge): Uint8Array {
-  return encode(frame({ event: 'badge', data: `{"unread":${unread},"unseen":${unseen}}` }))
+  const small = unread >= 0 && unread < SMALL_BADGE && unseen >= 0 && unseen < SMALL_BADGE
+  const slot = unread * SMALL_BADGE + unseen
+  if (small && smallBadges[slot]) return smallBadges[slot]
+  const bytes = encode(frame({ event: 'badge', data: `{"unread":${unread},"unseen":${unseen}}` }))
+  if (small) smallBadges[slot] = bytes
+  return bytes
 }
 
 /** A change of state in the user's log: `id:` is its seq, like an alarm's. */

@@ -21,7 +21,11 @@ export function frame({ id, event, data, retry }: Frame): string {
   // CR or LF in a field would end it early and let the rest start a field of its own (CWE-93).
   if (id !== undefined) out += `id: ${field('id', id)}\n`
   if (event !== undefined) out += `event: ${field('event', event)}\n`
-  if (data !== undefined) for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`
+  // JSON (every frame Herald sends) holds no line break: one line, without splitting it.
+  if (data !== undefined) {
+    if (!LINE_BREAK.test(data)) out += `data: ${data}\n`
+    else for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`
+  }
   return out + '\n'
 }
 

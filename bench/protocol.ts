@@ -11,6 +11,11 @@ export type Command =
    * `concurrency` clients, for `seconds` or until `maxAlarms` were sent.
    */
   | { type: 'batch'; url: string; size: number; seconds: number; maxAlarms: number; concurrency: number; users: string[] }
+  /**
+   * POST /alarms one at a time at `rate` per second (each for a random one of `users`), `count` of
+   * them or until `seconds` pass: the single-alarm path, paced, never more than `maxInFlight` at once.
+   */
+  | { type: 'single'; url: string; rate: number; count: number; seconds: number; maxInFlight: number; users: string[] }
   | { type: 'cpu' }
   | { type: 'close' }
 
@@ -23,5 +28,7 @@ export type Reply =
   | { type: 'published'; ok: number; failed: number; ms: number }
   /** `stored`: flat pairs, alarm id and when its request was sent; `failed`: requests not answered 201. */
   | { type: 'batched'; stored: number[]; failed: number; ms: number; firstSent: number }
+  /** `stored`: flat triples, alarm id, when its request was sent, when its 201 arrived; `failed`: not answered 201. */
+  | { type: 'singled'; stored: number[]; failed: number; ms: number }
   | { type: 'cpu'; percent: number }
   | { type: 'closed' }

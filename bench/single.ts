@@ -1,0 +1,107 @@
+// The single phase (issue 17 item 3): one Herald process holding N streams, POST /alarms one at a
+// time at a steady pace to random connected users — the path one alarm takes when nothing else is
+// happening. Per alarm: the answer (request sent → 201) and the delivery (request sent → event
+// parsed on its user's stream), on one clock; and Herald's CPU per published alarm, its CPU over
+// the publishing window minus what an equal window at rest costs (heartbeats). Bounded in count and
+// time; the Herald it starts is stopped.
+import type { Command, Reply } from './protocol'
+import { percentiles } from './report'
+
+export type SingleBench = {
+  /** Streams held (users u0…u<streams - 1>), all on the first load process. */
+  streams: number
+  /** POST /alarms per second. */
+  rate: number
+  /** How long it publishes; the window at rest is as long. */
+  seconds: number
+}
+
+export type LoadWorker = { address: string }
+type Started = { port: number; pid: number; stop(): Promise<void> }
+type Deliveries = { latencies: number[]; lost: number; duplicates: number; lastArrival: number }
+
+export type SingleDeps<W extends LoadWorker> = {
+  /** The load processes: the first holds the streams, the last publishes (another process, when there are two). */
+  workers: W[]
+  ask<T extends Reply['type']>(worker: W, command: Command, expect: T): Promise<Extract<Reply, { type: T }>>
+  freshDatabase(name: string): Promise<string>
+  startHerald(url: string): Promise<Started>
+  /** Opens streams for u0…u<total - 1> on this port; resolves with how many are ready. */
+  open(port: number, total: number): Promise<number>
+  /** Waits (bounded) for these alarm ids (→ when each was sent) to arrive. */
+  awaitDeliveries(expected: Map<number, number>, timeoutMs: number): Promise<Deliveries>
+  /** Drops the receipts the load processes hold. */
+  forget(): Promise<void>
+  closeAll(): Promise<void>
+  cpuSeconds(pid: number): Promise<number>
+  log(...parts: unknown[]): void
+}
+
+/** Requests in flight at most: more means Herald fell behind the pace, and the request is counted failed. */
+const MAX_IN_FLIGHT = 50
+const DELIVERY_GRACE_MS = 10_000
+const SETTLE_MS = 2000
+
+export async function measureSingle<W extends LoadWorker>(options: SingleBench, deps: SingleDeps<W>): Promise<Record<string, number>> {
+  const url = await deps.freshDatabase('herald_bench_single')
+  const herald = await deps.startHerald(url)
+  const m: Record<string, number> = {}
+  try {
+    const ready = await deps.open(herald.port, options.streams)
+    m.streams = ready
+    deps.log(`single: ${ready} of ${options.streams} streams open`)
+    const users = Array.from({ length: ready }, (_, i) => `u${i}`)
+    await Bun.sleep(SETTLE_MS) // the openings' work done before the window at rest begins
+
+    // At rest: what the streams cost without publishing (their heartbeats), per second.
+    const idle0 = await deps.cpuSeconds(herald.pid)
+    const idleT0 = performance.now()
+    await Bun.sleep(options.seconds * 1000)
+    const idlePerSecond = ((await deps.cpuSeconds(herald.pid)) - idle0) / ((performance.now() - idleT0) / 1000)
+
+    await deps.forget()
+    const publisher = deps.workers[deps.workers.length - 1]!
+    const cpu0 = await deps.cpuSeconds(herald.pid)
+    const t0 = performance.now()
+    const count = Math.round(options.rate * options.seconds)
+    const reply = await deps.ask(
+      publisher,
+      { type: 'single', url: `http://127.0.0.1:${herald.port}/alarms`, rate: options.rate, count, seconds: options.seconds + 5, maxInFlight: MAX_IN_FLIGHT, users },
+      'singled',
+    )
+    const expected = new Map<number, number>()
+    const acks: number[] = []
+    for (let i = 0; i < reply.stored.length; i += 3) {
+      expected.set(reply.stored[i]!, reply.stored[i + 1]!)
+      acks.push(reply.stored[i + 2]! - reply.stored[i + 1]!)
+    }
+    const delivered = await deps.awaitDeliveries(expected, DELIVERY_GRACE_MS)
+    const cpu = (await deps.cpuSeconds(herald.pid)) - cpu0
+    const wall = (performance.now() - t0) / 1000
+    const ack = percentiles(acks)
+    const event = percentiles(delivered.latencies)
+    Object.assign(m, {
+      rate: options.rate,
+      alarms: expected.size,
+      failed: reply.failed,
+      lost: delivered.lost,
+      duplicates: delivered.duplicates,
+      ack_p50_ms: ack.p50,
+      ack_p99_ms: ack.p99,
+      event_p50_ms: event.p50,
+      event_p99_ms: event.p99,
+      event_max_ms: event.max,
+      idle_cpu_ms_per_s: idlePerSecond * 1000,
+      cpu_ms_per_alarm: ((cpu - idlePerSecond * wall) * 1000) / Math.max(1, expected.size),
+    })
+    deps.log(
+      `single: ${expected.size} alarms at ${options.rate}/s, ack p50/p99 ${ack.p50.toFixed(2)} / ${ack.p99.toFixed(2)} ms, ` +
+        `start → event p50/p99 ${event.p50.toFixed(2)} / ${event.p99.toFixed(2)} ms, ${delivered.lost} lost, ${reply.failed} failed, ` +
+        `CPU ${m.cpu_ms_per_alarm!.toFixed(2)} ms per alarm (at rest ${m.idle_cpu_ms_per_s!.toFixed(2)} ms/s)`,
+    )
+    await deps.closeAll()
+  } finally {
+    await herald.stop()
+  }
+  return m
+}

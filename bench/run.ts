@@ -1012,6 +1012,7 @@ try {
             s.open = 0
           },
           cpuSeconds,
+          connect: (url) => postgres(url, { max: 1, onnotice: () => {} }),
           log,
         },
       ),
@@ -1219,6 +1220,8 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('request → event on the stream, p99', lone.event_p99_ms, 'ms', 'lower')
     other('Herald CPU per published alarm (minus heartbeats)', lone.cpu_ms_per_alarm, 'ms', 'lower')
     other('alarms lost / requests failed', `${lone.lost} of ${lone.alarms} / ${lone.failed}`, '', 'none')
+    other(`floor at ${lone.rate}/s: the same alarm by SQL, insert + commit, p50 (context)`, lone.floor_insert_p50_ms, 'ms', 'none')
+    other(`floor at ${lone.rate}/s: select 1, p50 (context)`, lone.floor_roundtrip_p50_ms, 'ms', 'none')
   }
   // Metrics on, compared with the same run's Herald with metrics off.
   const { on, off } = metrics

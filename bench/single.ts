@@ -4,6 +4,11 @@
 // parsed on its user's stream), on one clock; and Herald's CPU per published alarm, its CPU over
 // the publishing window minus what an equal window at rest costs (heartbeats). Bounded in count and
 // time; the Herald it starts is stopped.
+//
+// Then the floor, on the same machine at the same pace: what the database alone takes for a
+// `select 1` and for the same alarm (3 texts) as one plain SQL statement and its commit, sent from
+// here to a user with no stream. A publish cannot answer sooner than that, whatever Herald does.
+import type postgres from 'postgres'
 import type { Command, Reply } from './protocol'
 import { percentiles } from './report'
 
@@ -34,6 +39,7 @@ export type SingleDeps<W extends LoadWorker> = {
   forget(): Promise<void>
   closeAll(): Promise<void>
   cpuSeconds(pid: number): Promise<number>
+  connect(url: string): postgres.Sql
   log(...parts: unknown[]): void
 }
 
@@ -100,8 +106,43 @@ export async function measureSingle<W extends LoadWorker>(options: SingleBench, 
         `CPU ${m.cpu_ms_per_alarm!.toFixed(2)} ms per alarm (at rest ${m.idle_cpu_ms_per_s!.toFixed(2)} ms/s)`,
     )
     await deps.closeAll()
+
+    const sql = deps.connect(url)
+    try {
+      const floorCount = Math.min(count, 200)
+      const trip = await paced(options.rate, floorCount, () => sql`select 1`)
+      const insert = await paced(options.rate, floorCount, (i) => insertPlain(sql, `floor${i % 1000}`))
+      Object.assign(m, { floor_roundtrip_p50_ms: trip.p50, floor_insert_p50_ms: insert.p50, floor_insert_p99_ms: insert.p99 })
+      deps.log(`single: floor at ${options.rate}/s: select 1 p50 ${trip.p50.toFixed(2)} ms, plain insert + commit p50/p99 ${insert.p50.toFixed(2)} / ${insert.p99.toFixed(2)} ms`)
+    } finally {
+      await sql.end()
+    }
   } finally {
     await herald.stop()
   }
   return m
+}
+
+const MESSAGES = { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' }
+
+/** The same alarm as the publishes, as a direct writer stores it: one statement, one commit. */
+function insertPlain(sql: postgres.Sql, user: string) {
+  return sql`
+    with a as (insert into alarms (user_id, data) values (${user}, '{"n":1}') returning id)
+    insert into alarm_messages (alarm_id, locale, message)
+    select a.id, m.key, m.value from a, jsonb_each_text(${sql.json(MESSAGES)}) m`
+}
+
+/** `count` calls at `rate` per second, one at a time; the percentiles of their durations. */
+async function paced(rate: number, count: number, call: (i: number) => Promise<unknown>) {
+  const took: number[] = []
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    const wait = started + (i * 1000) / rate - performance.now()
+    if (wait > 0) await Bun.sleep(wait)
+    const t = performance.now()
+    await call(i)
+    took.push(performance.now() - t)
+  }
+  return percentiles(took)
 }

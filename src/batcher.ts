@@ -17,12 +17,19 @@ export type BatcherOptions<Req> = {
   keyOf?: (request: Req) => string
   /** Told the size of every batch it runs (the metrics' batch-size histograms). */
   onBatch?: (size: number) => void
+  /**
+   * When no call is in flight, run at the end of this turn's microtasks instead of the next turn:
+   * nothing is waiting to join, and what arrives meanwhile joins the next call, which waits a turn
+   * as usual. For publishes (a lone one commits at once); not for fetches, where every stream woken
+   * by one notification must ask before the query goes.
+   */
+  eager?: boolean
 }
 
 /** Runs `run` once for every request submitted in the same turn; `run` answers in request order. */
 export function createBatcher<Req, Res>(
   run: (batch: Req[]) => Promise<Res[]>,
-  { maxBatch, maxInFlight, stats, keyOf, onBatch }: BatcherOptions<Req>,
+  { maxBatch, maxInFlight, stats, keyOf, onBatch, eager = false }: BatcherOptions<Req>,
 ) {
   let queue: Pending<Req, Res>[] = []
   let scheduled = false
@@ -33,6 +40,7 @@ export function createBatcher<Req, Res>(
   function schedule() {
     if (scheduled || queue.length === 0 || inFlight >= maxInFlight) return
     scheduled = true
+    if (eager && inFlight === 0) return queueMicrotask(flush)
     // setImmediate, not a microtask: every stream woken by one notification asks first.
     setImmediate(flush)
   }

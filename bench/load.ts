@@ -152,9 +152,10 @@ async function publishBatches({ url, size, seconds, maxAlarms, concurrency, user
 }
 
 /** POST /alarms paced at `rate`/s for random users; reports every stored alarm's id, send and answer times. */
-async function publishSingles({ url, rate, count, seconds, maxInFlight, users }: Extract<Command, { type: 'single' }>) {
+async function publishSingles({ url, rate, count, seconds, maxInFlight, users, refused: refuse = false }: Extract<Command, { type: 'single' }>) {
   const stored: number[] = []
   let failed = 0
+  let refused = 0
   let inFlight = 0
   const started = performance.now()
   const deadline = started + seconds * 1000
@@ -162,7 +163,7 @@ async function publishSingles({ url, rate, count, seconds, maxInFlight, users }:
   async function one(n: number) {
     const body = JSON.stringify({
       userId: users[Math.floor(Math.random() * users.length)],
-      messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' },
+      ...(refuse ? {} : { messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' } }),
       data: { n },
     })
     inFlight++
@@ -176,7 +177,8 @@ async function publishSingles({ url, rate, count, seconds, maxInFlight, users }:
       }).catch(() => undefined)
       const acked = now()
       if (res?.status !== 201) {
-        failed++
+        if (refuse && res?.status === 400) refused++
+        else failed++
         await res?.arrayBuffer().catch(() => undefined)
         return
       }
@@ -196,7 +198,7 @@ async function publishSingles({ url, rate, count, seconds, maxInFlight, users }:
     requests.push(one(i))
   }
   await Promise.all(requests)
-  send({ type: 'singled', stored, failed, ms: performance.now() - started })
+  send({ type: 'singled', stored, failed, refused, ms: performance.now() - started })
 }
 
 let cpuMark = process.cpuUsage()

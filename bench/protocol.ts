@@ -14,8 +14,9 @@ export type Command =
   /**
    * POST /alarms one at a time at `rate` per second (each for a random one of `users`), `count` of
    * them or until `seconds` pass: the single-alarm path, paced, never more than `maxInFlight` at once.
+   * `refused`: each body lacks its texts, so Herald answers 400 before it stores anything.
    */
-  | { type: 'single'; url: string; rate: number; count: number; seconds: number; maxInFlight: number; users: string[] }
+  | { type: 'single'; url: string; rate: number; count: number; seconds: number; maxInFlight: number; users: string[]; refused?: boolean }
   | { type: 'cpu' }
   | { type: 'close' }
 
@@ -29,6 +30,6 @@ export type Reply =
   /** `stored`: flat pairs, alarm id and when its request was sent; `failed`: requests not answered 201. */
   | { type: 'batched'; stored: number[]; failed: number; ms: number; firstSent: number }
   /** `stored`: flat triples, alarm id, when its request was sent, when its 201 arrived; `failed`: not answered 201. */
-  | { type: 'singled'; stored: number[]; failed: number; ms: number }
+  | { type: 'singled'; stored: number[]; failed: number; refused: number; ms: number }
   | { type: 'cpu'; percent: number }
   | { type: 'closed' }

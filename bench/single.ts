@@ -7,7 +7,9 @@
 //
 // Then the floor, on the same machine at the same pace: what the database alone takes for a
 // `select 1` and for the same alarm (3 texts) as one plain SQL statement and its commit, sent from
-// here to a user with no stream. A publish cannot answer sooner than that, whatever Herald does.
+// here to a user with no stream — a publish cannot answer sooner than that, whatever Herald does;
+// and Herald's CPU for a POST /alarms it refuses (400, nothing stored) at the same pace — what
+// receiving and answering one request costs a process that is otherwise asleep.
 import type postgres from 'postgres'
 import type { Command, Reply } from './protocol'
 import { percentiles } from './report'
@@ -106,6 +108,19 @@ export async function measureSingle<W extends LoadWorker>(options: SingleBench, 
         `CPU ${m.cpu_ms_per_alarm!.toFixed(2)} ms per alarm (at rest ${m.idle_cpu_ms_per_s!.toFixed(2)} ms/s)`,
     )
     await deps.closeAll()
+
+    const refusedCount = Math.min(count, 200)
+    const cpuR0 = await deps.cpuSeconds(herald.pid)
+    const tR0 = performance.now()
+    const refusals = await deps.ask(
+      publisher,
+      { type: 'single', url: `http://127.0.0.1:${herald.port}/alarms`, rate: options.rate, count: refusedCount, seconds: refusedCount / options.rate + 5, maxInFlight: MAX_IN_FLIGHT, users, refused: true },
+      'singled',
+    )
+    const cpuR = (await deps.cpuSeconds(herald.pid)) - cpuR0
+    const wallR = (performance.now() - tR0) / 1000
+    m.refused_cpu_ms_per_request = ((cpuR - idlePerSecond * wallR) * 1000) / Math.max(1, refusals.refused)
+    deps.log(`single: ${refusals.refused} refused publishes (400) at ${options.rate}/s: Herald CPU ${m.refused_cpu_ms_per_request!.toFixed(2)} ms each`)
 
     const sql = deps.connect(url)
     try {

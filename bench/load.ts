@@ -155,7 +155,7 @@ async function publishBatches({ url, size, seconds, maxAlarms, concurrency, user
 async function publishSingles({ url, rate, count, seconds, maxInFlight, users, refused: refuse = false }: Extract<Command, { type: 'single' }>) {
   const stored: number[] = []
   let failed = 0
-  let refused = 0
+  const refusals: number[] = []
   let inFlight = 0
   const started = performance.now()
   const deadline = started + seconds * 1000
@@ -177,7 +177,7 @@ async function publishSingles({ url, rate, count, seconds, maxInFlight, users, r
       }).catch(() => undefined)
       const acked = now()
       if (res?.status !== 201) {
-        if (refuse && res?.status === 400) refused++
+        if (refuse && res?.status === 400) refusals.push(acked - sent)
         else failed++
         await res?.arrayBuffer().catch(() => undefined)
         return
@@ -198,7 +198,7 @@ async function publishSingles({ url, rate, count, seconds, maxInFlight, users, r
     requests.push(one(i))
   }
   await Promise.all(requests)
-  send({ type: 'singled', stored, failed, refused, ms: performance.now() - started })
+  send({ type: 'singled', stored, failed, refusals, ms: performance.now() - started })
 }
 
 let cpuMark = process.cpuUsage()

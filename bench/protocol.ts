@@ -29,7 +29,10 @@ export type Reply =
   | { type: 'published'; ok: number; failed: number; ms: number }
   /** `stored`: flat pairs, alarm id and when its request was sent; `failed`: requests not answered 201. */
   | { type: 'batched'; stored: number[]; failed: number; ms: number; firstSent: number }
-  /** `stored`: flat triples, alarm id, when its request was sent, when its 201 arrived; `failed`: not answered 201. */
-  | { type: 'singled'; stored: number[]; failed: number; refused: number; ms: number }
+  /**
+   * `stored`: flat triples, alarm id, when its request was sent, when its 201 arrived; `failed`: not
+   * answered 201 (nor 400 when refusals were asked for); `refusals`: each refused request's time to its 400.
+   */
+  | { type: 'singled'; stored: number[]; failed: number; refusals: number[]; ms: number }
   | { type: 'cpu'; percent: number }
   | { type: 'closed' }

@@ -1222,6 +1222,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('alarms lost / requests failed', `${lone.lost} of ${lone.alarms} / ${lone.failed}`, '', 'none')
     other(`floor at ${lone.rate}/s: the same alarm by SQL, insert + commit, p50 (context)`, lone.floor_insert_p50_ms, 'ms', 'none')
     other(`floor at ${lone.rate}/s: select 1, p50 (context)`, lone.floor_roundtrip_p50_ms, 'ms', 'none')
+    other(`floor at ${lone.rate}/s: POST refused with 400 (nothing stored): request → answer, p50 (context)`, lone.refused_answer_p50_ms, 'ms', 'none')
     other(`floor at ${lone.rate}/s: Herald CPU per POST refused with 400 (context)`, lone.refused_cpu_ms_per_request, 'ms', 'none')
   }
   // Metrics on, compared with the same run's Herald with metrics off.

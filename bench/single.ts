@@ -8,8 +8,9 @@
 // Then the floor, on the same machine at the same pace: what the database alone takes for a
 // `select 1` and for the same alarm (3 texts) as one plain SQL statement and its commit, sent from
 // here to a user with no stream — a publish cannot answer sooner than that, whatever Herald does;
-// and Herald's CPU for a POST /alarms it refuses (400, nothing stored) at the same pace — what
-// receiving and answering one request costs a process that is otherwise asleep.
+// and a POST /alarms Herald refuses (400, nothing stored) at the same pace: how long the answer
+// takes and the CPU it costs — what receiving and answering one request costs a process that is
+// otherwise asleep.
 import type postgres from 'postgres'
 import type { Command, Reply } from './protocol'
 import { percentiles } from './report'
@@ -119,8 +120,13 @@ export async function measureSingle<W extends LoadWorker>(options: SingleBench, 
     )
     const cpuR = (await deps.cpuSeconds(herald.pid)) - cpuR0
     const wallR = (performance.now() - tR0) / 1000
-    m.refused_cpu_ms_per_request = ((cpuR - idlePerSecond * wallR) * 1000) / Math.max(1, refusals.refused)
-    deps.log(`single: ${refusals.refused} refused publishes (400) at ${options.rate}/s: Herald CPU ${m.refused_cpu_ms_per_request!.toFixed(2)} ms each`)
+    const refusal = percentiles(refusals.refusals)
+    m.refused_cpu_ms_per_request = ((cpuR - idlePerSecond * wallR) * 1000) / Math.max(1, refusal.count)
+    m.refused_answer_p50_ms = refusal.p50
+    deps.log(
+      `single: ${refusal.count} refused publishes (400) at ${options.rate}/s: answered p50 ${refusal.p50.toFixed(2)} ms, ` +
+        `Herald CPU ${m.refused_cpu_ms_per_request!.toFixed(2)} ms each`,
+    )
 
     const sql = deps.connect(url)
     try {

@@ -151,6 +151,56 @@ async function publishBatches({ url, size, seconds, maxAlarms, concurrency, user
   send({ type: 'batched', stored, failed, ms: performance.now() - started, firstSent })
 }
 
+/** POST /alarms paced at `rate`/s for random users; reports every stored alarm's id, send and answer times. */
+async function publishSingles({ url, rate, count, seconds, maxInFlight, users, refused: refuse = false }: Extract<Command, { type: 'single' }>) {
+  const stored: number[] = []
+  let failed = 0
+  const refusals: number[] = []
+  let inFlight = 0
+  const started = performance.now()
+  const deadline = started + seconds * 1000
+  const requests: Promise<void>[] = []
+  async function one(n: number) {
+    const body = JSON.stringify({
+      userId: users[Math.floor(Math.random() * users.length)],
+      ...(refuse ? {} : { messages: { ko: '예약에 성공했습니다!', 'en-US': 'I have successfully made a reservation.', ja: '予約に成功しました' } }),
+      data: { n },
+    })
+    inFlight++
+    const sent = now()
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5_000), // a stuck server fails the request, not the benchmark
+      }).catch(() => undefined)
+      const acked = now()
+      if (res?.status !== 201) {
+        if (refuse && res?.status === 400) refusals.push(acked - sent)
+        else failed++
+        await res?.arrayBuffer().catch(() => undefined)
+        return
+      }
+      const { id } = (await res.json()) as { id: number }
+      stored.push(id, sent, acked)
+    } finally {
+      inFlight--
+    }
+  }
+  for (let i = 0; i < count && performance.now() < deadline; i++) {
+    const wait = started + (i * 1000) / rate - performance.now()
+    if (wait > 0) await Bun.sleep(wait)
+    if (inFlight >= maxInFlight) {
+      failed++ // the server fell behind the pace: counted, not queued
+      continue
+    }
+    requests.push(one(i))
+  }
+  await Promise.all(requests)
+  send({ type: 'singled', stored, failed, refusals, ms: performance.now() - started })
+}
+
 let cpuMark = process.cpuUsage()
 let wallMark = performance.now()
 
@@ -169,6 +219,8 @@ process.on('message', async (command: Command) => {
       return publish(command)
     case 'batch':
       return publishBatches(command)
+    case 'single':
+      return publishSingles(command)
     case 'cpu': {
       const cpu = process.cpuUsage(cpuMark)
       const wall = performance.now() - wallMark

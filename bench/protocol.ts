@@ -11,6 +11,12 @@ export type Command =
    * `concurrency` clients, for `seconds` or until `maxAlarms` were sent.
    */
   | { type: 'batch'; url: string; size: number; seconds: number; maxAlarms: number; concurrency: number; users: string[] }
+  /**
+   * POST /alarms one at a time at `rate` per second (each for a random one of `users`), `count` of
+   * them or until `seconds` pass: the single-alarm path, paced, never more than `maxInFlight` at once.
+   * `refused`: each body lacks its texts, so Herald answers 400 before it stores anything.
+   */
+  | { type: 'single'; url: string; rate: number; count: number; seconds: number; maxInFlight: number; users: string[]; refused?: boolean }
   | { type: 'cpu' }
   | { type: 'close' }
 
@@ -23,5 +29,10 @@ export type Reply =
   | { type: 'published'; ok: number; failed: number; ms: number }
   /** `stored`: flat pairs, alarm id and when its request was sent; `failed`: requests not answered 201. */
   | { type: 'batched'; stored: number[]; failed: number; ms: number; firstSent: number }
+  /**
+   * `stored`: flat triples, alarm id, when its request was sent, when its 201 arrived; `failed`: not
+   * answered 201 (nor 400 when refusals were asked for); `refusals`: each refused request's time to its 400.
+   */
+  | { type: 'singled'; stored: number[]; failed: number; refusals: number[]; ms: number }
   | { type: 'cpu'; percent: number }
   | { type: 'closed' }

@@ -6,16 +6,18 @@
 //
 // Herald's phase also measures template alarms (publish rate, delivery latency), and the render
 // phase the cost of one template frame, cached and not (in this process, no server). The batch
-// phase publishes POST /alarms/batch at several batch sizes and fans out to every connected user.
+// phase publishes POST /alarms/batch at several batch sizes and fans out to every connected user;
+// the single phase POST /alarms one at a time at a steady pace (answer, delivery, CPU per alarm).
 //
 // Options: --quick; --sizes=1000,10000,max --max=19900 --idle-seconds=30 --alarms=1000 (one process);
-// --only=herald,baseline,cluster,instances,inbox,devices,render,metrics,batch (any of them, comma-separated; default all);
+// --only=herald,baseline,cluster,instances,inbox,devices,render,metrics,batch,single (any of them, comma-separated; default all);
 // --workers=2,3 --cluster-max=50000 (--quick: 6000) --cluster-per-worker=19000 (cluster mode: each
 // worker count is asked min(cluster-max, workers × cluster-per-worker) streams);
 // --signals=postgres,redis (instances); --metrics-streams=10000 (--quick: 5000; the metrics phase:
 // idle CPU and RSS per stream, and publishes, with HERALD_METRICS on and off); retention (the
 // retention job's deletes with streams reading); --batch-streams=10000 (--quick: 5000)
-// --batch-sizes=1,10,100,1000 (the batch phase); --out=<file>
+// --batch-sizes=1,10,100,1000 (the batch phase); --single-streams=1000 --single-rate=20
+// --single-seconds=15 (the single phase); --out=<file>
 // (instead of bench/results/<date>.json). The curves (bench/curves.ts) go beside it as <name>.svg.
 import { parseArgs } from 'node:util'
 import { cpus, totalmem } from 'node:os'
@@ -27,6 +29,7 @@ import { startEntry, type Started } from '../test/helpers/process'
 import type { Command, Reply } from './protocol'
 import { measureDevices } from './devices'
 import { measureBatch, type BatchPoint } from './batch'
+import { measureSingle } from './single'
 import { measureInbox } from './inbox'
 import { measureRetention } from './retention'
 import { formatTable, percentiles, type Row } from './report'
@@ -49,11 +52,14 @@ const { values: args } = parseArgs({
     'metrics-streams': { type: 'string' },
     'batch-streams': { type: 'string' },
     'batch-sizes': { type: 'string' },
+    'single-streams': { type: 'string' },
+    'single-rate': { type: 'string' },
+    'single-seconds': { type: 'string' },
     out: { type: 'string' },
   },
 })
 
-const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics', 'retention', 'batch']
+const PHASES = ['herald', 'baseline', 'cluster', 'instances', 'inbox', 'devices', 'render', 'metrics', 'retention', 'batch', 'single']
 const only = new Set((args.only ?? PHASES.join(',')).split(','))
 for (const phase of only) if (!PHASES.includes(phase)) usage(`--only: '${phase}' is not one of ${PHASES.join(', ')}`)
 
@@ -102,6 +108,12 @@ const BATCH_STREAMS = Number(args['batch-streams'] ?? (quick ? 5000 : 10_000))
 const BATCH_SIZES = (args['batch-sizes'] ?? '1,10,100,1000').split(',').map(Number)
 const BATCH_SECONDS = quick ? 3 : 5
 const FAN_OUTS = quick ? 3 : 5
+// The single phase: POST /alarms one at a time, paced, to the streams of one Herald process.
+const SINGLE_STREAMS = Number(args['single-streams'] ?? 1000)
+const SINGLE_RATE = Number(args['single-rate'] ?? 20)
+const SINGLE_SECONDS = Number(args['single-seconds'] ?? 15)
+for (const [name, n, most] of [['--single-streams', SINGLE_STREAMS, PER_WORKER], ['--single-rate', SINGLE_RATE, 1000], ['--single-seconds', SINGLE_SECONDS, 60]] as const)
+  if (!Number.isInteger(n) || n < 1 || n > most) usage(`${name}: '${n}' is not a whole number from 1 to ${most}`)
 for (const n of BATCH_SIZES) if (!Number.isInteger(n) || n < 1 || n > 1000) usage(`--batch-sizes: '${n}' is not a batch size from 1 to 1000`)
 if (!Number.isInteger(BATCH_STREAMS) || BATCH_STREAMS < 1 || BATCH_STREAMS > 10_000) usage(`--batch-streams: '${BATCH_STREAMS}' is not from 1 to 10000 (a fan-out's limit)`)
 for (const n of CLUSTER_WORKERS)
@@ -872,6 +884,7 @@ const batchLoad = Math.max(2, Math.ceil(BATCH_STREAMS / PER_WORKER))
 const poolSize = Math.max(
   only.has('herald') || only.has('baseline') || only.has('metrics') ? mainLoad : 1,
   only.has('batch') ? batchLoad : 1,
+  only.has('single') ? 2 : 1,
   only.has('cluster') ? Math.ceil(CLUSTER_MAX / CLUSTER_PER_LOAD) : 1,
 )
 const workers = await Promise.all(Array.from({ length: poolSize }, (_, i) => startWorker(i)))
@@ -1008,6 +1021,38 @@ try {
       results.batchCurve = m.curve
     }
   }
+  if (only.has('single')) {
+    const load = workers.slice(0, 2) // the first holds the streams, the second publishes
+    const s: Streams = { workers: load, port: 0, open: 0 }
+    const m = await phase('single', () =>
+      measureSingle(
+        { streams: SINGLE_STREAMS, rate: SINGLE_RATE, seconds: SINGLE_SECONDS },
+        {
+          workers: load,
+          ask,
+          freshDatabase: (name) => freshDatabase(admin, name),
+          async startHerald(url) {
+            const server = await startTarget(TARGETS[0]!, url)
+            return { port: server.port, pid: server.proc.pid, stop: () => stopProcess(server) }
+          },
+          async open(port, total) {
+            Object.assign(s, { port, open: 0 })
+            return (await openUpTo(s, total)).ready
+          },
+          awaitDeliveries: (expected, timeoutMs) => awaitDeliveries(s, expected, timeoutMs),
+          forget: async () => void (await collect(s)),
+          async closeAll() {
+            await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
+            s.open = 0
+          },
+          cpuSeconds,
+          connect: (url) => postgres(url, { max: 1, onnotice: () => {} }),
+          log,
+        },
+      ),
+    )
+    if (m) results.single = m
+  }
 } finally {
   for (const worker of workers) worker.proc.kill()
   await admin.end()
@@ -1031,7 +1076,8 @@ const file = args.out ? new URL(args.out, `file://${process.cwd()}/`) : new URL(
 const cluster = { workers: CLUSTER_WORKERS, asked: Object.fromEntries(CLUSTER_WORKERS.map((n) => [n, clusterAsked(n)])) }
 const instances = { signals: SIGNALS, supersedeSamples: SUPERSEDE_SAMPLES, deliverySamples: DELIVERY_SAMPLES, deliveryRate: DELIVERY_RATE }
 const batch = { streams: BATCH_STREAMS, sizes: BATCH_SIZES, seconds: BATCH_SECONDS, fanOuts: FAN_OUTS }
-const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('metrics') && { metrics: { streams: METRICS_STREAMS, scrapeEveryMs: SCRAPE_EVERY_MS } }), ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }), ...(only.has('batch') && { batch }) }
+const single = { streams: SINGLE_STREAMS, rate: SINGLE_RATE, seconds: SINGLE_SECONDS }
+const settings = { sizes: SIZES, idleSeconds: IDLE_SECONDS, ...(only.has('metrics') && { metrics: { streams: METRICS_STREAMS, scrapeEveryMs: SCRAPE_EVERY_MS } }), ...(only.has('cluster') && { cluster }), ...(only.has('instances') && { instances }), ...(only.has('batch') && { batch }), ...(only.has('single') && { single }) }
 await Bun.write(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, ...settings, seconds, failures, results, table: rows }, null, 2) + '\n')
 console.log(`results: ${file.pathname.replace(ROOT, '')}`)
 // The curves beside the JSON, from the same results.
@@ -1058,9 +1104,11 @@ type Results = {
   batch?: Measures
   /** Alarms per second against the batch size (POST /alarms/batch), one point per size. */
   batchCurve?: BatchPoint[]
+  /** The single phase: POST /alarms one at a time, paced. */
+  single?: Measures
 }
 
-function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {}, retention, batch, batchCurve = [] }: Results): Row[] {
+function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances = {}, inbox, devices, render, metrics = {}, retention, batch, batchCurve = [], single: lone }: Results): Row[] {
   for (const m of [h, b])
     if (m.publish_without_streams_failed !== undefined) m.publish_failed = `${m.publish_without_streams_failed} / ${m.publish_with_streams_failed}`
   const rows: Row[] = []
@@ -1201,6 +1249,21 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('fan-out: request → last event, max', batch.fanout_last_max_ms, 'ms', 'lower')
     other('fan-out: request → answer (201), p50', batch.fanout_answer_p50_ms, 'ms', 'lower')
     other('fan-out: alarms lost', batch.fanout_lost, '', 'lower')
+  }
+  if (lone) {
+    const other = (label: string, value: Row['herald'], unit: string, better: Row['better']) =>
+      rows.push({ label: `single: ${label}`, herald: value, baseline: undefined, unit, better })
+    const streams = Number(lone.streams).toLocaleString('en-US')
+    other(`POST /alarms at ${lone.rate}/s, ${streams} streams: request → 201, p50`, lone.ack_p50_ms, 'ms', 'lower')
+    other('request → 201, p99', lone.ack_p99_ms, 'ms', 'lower')
+    other('request → event on the stream, p50', lone.event_p50_ms, 'ms', 'lower')
+    other('request → event on the stream, p99', lone.event_p99_ms, 'ms', 'lower')
+    other('Herald CPU per published alarm (minus heartbeats)', lone.cpu_ms_per_alarm, 'ms', 'lower')
+    other('alarms lost / requests failed', `${lone.lost} of ${lone.alarms} / ${lone.failed}`, '', 'none')
+    other(`floor at ${lone.rate}/s: the same alarm by SQL, insert + commit, p50 (context)`, lone.floor_insert_p50_ms, 'ms', 'none')
+    other(`floor at ${lone.rate}/s: select 1, p50 (context)`, lone.floor_roundtrip_p50_ms, 'ms', 'none')
+    other(`floor at ${lone.rate}/s: POST refused with 400 (nothing stored): request → answer, p50 (context)`, lone.refused_answer_p50_ms, 'ms', 'none')
+    other(`floor at ${lone.rate}/s: Herald CPU per POST refused with 400 (context)`, lone.refused_cpu_ms_per_request, 'ms', 'none')
   }
   // Metrics on, compared with the same run's Herald with metrics off.
   const { on, off } = metrics

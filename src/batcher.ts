@@ -3,6 +3,9 @@
 
 export type BatchStats = { queries: number; requests: number }
 
+/** How long after its last call an eager batcher counts as quiet: longer than a burst's gaps. */
+const QUIET_MS = 2
+
 type Pending<Req, Res> = { request: Req; resolve(result: Res): void; reject(error: unknown): void }
 
 export type BatcherOptions<Req> = {
@@ -17,22 +20,32 @@ export type BatcherOptions<Req> = {
   keyOf?: (request: Req) => string
   /** Told the size of every batch it runs (the metrics' batch-size histograms). */
   onBatch?: (size: number) => void
+  /**
+   * When the batcher is quiet — no call in flight, and none ended in the last `QUIET_MS` — run at
+   * the end of this turn's microtasks instead of the next turn: nobody is about to join. Busy, it
+   * waits a turn as usual, so requests arriving together still share a call. For publishes (a lone
+   * one commits at once); not for fetches, where every stream woken by one notification must ask
+   * before the query goes.
+   */
+  eager?: boolean
 }
 
 /** Runs `run` once for every request submitted in the same turn; `run` answers in request order. */
 export function createBatcher<Req, Res>(
   run: (batch: Req[]) => Promise<Res[]>,
-  { maxBatch, maxInFlight, stats, keyOf, onBatch }: BatcherOptions<Req>,
+  { maxBatch, maxInFlight, stats, keyOf, onBatch, eager = false }: BatcherOptions<Req>,
 ) {
   let queue: Pending<Req, Res>[] = []
   let scheduled = false
   let inFlight = 0
+  let lastEnded = -Infinity
   /** Keys held by calls in flight (one call at most each). */
   const held = new Set<string>()
 
   function schedule() {
     if (scheduled || queue.length === 0 || inFlight >= maxInFlight) return
     scheduled = true
+    if (eager && inFlight === 0 && performance.now() - lastEnded > QUIET_MS) return queueMicrotask(flush)
     // setImmediate, not a microtask: every stream woken by one notification asks first.
     setImmediate(flush)
   }
@@ -79,6 +92,7 @@ export function createBatcher<Req, Res>(
     } finally {
       for (const key of keys) held.delete(key)
       inFlight--
+      lastEnded = performance.now()
       schedule()
     }
   }

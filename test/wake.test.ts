@@ -271,3 +271,57 @@ describe('wake-up payloads', () => {
     expect(wakePayloads([])).toEqual([])
   })
 })
+
+describe("this process's own publishes", () => {
+  const publish = async (h: Awaited<ReturnType<typeof testHerald>>, userId: string, text: string) => {
+    const res = await h.publish({ userId, messages: { ko: text } })
+    expect(res.status).toBe(201)
+    return (await res.json()) as { id: number; seq: number }
+  }
+
+  test('are handed to the stream at commit: no wake-up heard, no fetch, the alarm then its badge', async () => {
+    // Listening on a channel nobody notifies: only the hand-off can bring the alarm.
+    await using h = await testHerald('wake_handoff', { channel: 'herald_nowhere' })
+    const sub = await h.subscribe('own', { lang: 'ko' })
+    await ready(sub)
+    const queries = h.herald.fetcher.stats.queries
+    for (const [n, text] of ['first', 'second'].entries()) {
+      const stored = await publish(h, 'own', text)
+      const alarm = await sub.nextEvent()
+      expect(alarm?.event).toBe('alarm')
+      expect(JSON.parse(alarm!.data!)).toMatchObject({ id: stored.id, seq: n + 1, locale: 'ko', message: text })
+      const badge = await sub.nextEvent()
+      expect(badge?.event).toBe('badge')
+      expect(JSON.parse(badge!.data!)).toEqual({ unread: n + 1, unseen: n + 1 })
+    }
+    expect(h.herald.fetcher.stats.queries).toBe(queries)
+    await sub.cancel()
+  })
+
+  test('arrive once although their wake-up comes too; a direct SQL writer still wakes the stream', async () => {
+    await using h = await testHerald('wake_handoff_once')
+    const sub = await h.subscribe('twice', { lang: 'ko' })
+    await ready(sub)
+    const requests = h.herald.fetcher.stats.requests
+    await publish(h, 'twice', 'handed over')
+    expect((await nextAlarm(sub)).message).toBe('handed over')
+    // The commit's NOTIFY wakes the stream, which reads after its cursor and finds nothing new.
+    await until(() => h.herald.fetcher.stats.requests > requests, 'the wake-up fetch')
+    await insertFor(h.db.sql, ['twice'], () => 'by SQL')
+    const next = await nextAlarm(sub)
+    expect(next).toMatchObject({ message: 'by SQL', seq: 2 })
+    await sub.cancel()
+  })
+
+  test('are not handed over past a gap: the stream reads what it missed first, in order', async () => {
+    await using h = await testHerald('wake_handoff_gap', { channel: 'herald_nowhere' })
+    const sub = await h.subscribe('gap', { lang: 'ko' })
+    await ready(sub)
+    await insertFor(h.db.sql, ['gap'], () => 'missed') // seq 1: its wake-up is lost
+    await publish(h, 'gap', 'published') // seq 2: not after the cursor (0), so left to a wake-up
+    expect(await h.herald.signals.catchUp()).toBe(1)
+    expect(await nextAlarm(sub)).toMatchObject({ message: 'missed', seq: 1 })
+    expect(await nextAlarm(sub)).toMatchObject({ message: 'published', seq: 2 })
+    await sub.cancel()
+  })
+})

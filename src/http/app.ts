@@ -134,7 +134,8 @@ export async function createHerald(sql: Sql, options: HeraldOptions): Promise<He
     sweeper.touched()
   }
   const fetcher = createFetcher(logReads(sql), { resolve: templates.resolve, onBatch: onFetch })
-  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch })
+  // A publish's own streams here are handed its alarm at commit; the wake-up still goes to everyone.
+  const publisher = createPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs, onBatch: metrics.commitBatch, onCommitted: live.handOff })
   const bulk = createBulkPublisher(sql, { signals, lockTimeoutMs: options.lockTimeoutMs })
   const inbox = createInbox(sql, { announcer: signals, lockTimeoutMs: options.lockTimeoutMs })
   const admission = createAdmission({ ...options, auth, streams: () => live.size, metrics })

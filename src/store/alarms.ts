@@ -109,7 +109,18 @@ export type InsertOptions = {
   lockTimeoutMs?: number
   /** Told of the statement while it runs, so shutdown can cancel it (it then rolls back). */
   track?: (query: { cancel(): void }) => () => void
+  /**
+   * Told, once committed, of the text alarms stored for users whose counter row this statement
+   * held (`skipBusy`): each as streams read it, with its user's badge right after it.
+   */
+  committed?: (alarms: Committed[]) => void
 }
+
+/**
+ * A text alarm just committed, as a fetch would read it, with its user's badge right after it
+ * (exact: the statement held the user's counter row, so nobody else moved the badge meanwhile).
+ */
+export type Committed = { userId: string; row: AlarmRow; badge: Badge }
 
 /**
  * Stores alarms and their texts in one statement (one round trip, one commit) and answers in input
@@ -119,7 +130,7 @@ export type InsertOptions = {
 export async function insertAlarms(
   sql: Sql,
   alarms: NewAlarm[],
-  { quiet = false, skipBusy = false, lockTimeoutMs = 0, track }: InsertOptions = {},
+  { quiet = false, skipBusy = false, lockTimeoutMs = 0, track, committed }: InsertOptions = {},
 ): Promise<Inserted[]> {
   const users: string[] = []
   const datas: string[] = []
@@ -150,7 +161,19 @@ export async function insertAlarms(
     }
   })
   const query = sql<
-    { n: string; id: string | null; seq: string | null; created_at: Date | null; expires_at: Date | null; busy: boolean }[]
+    {
+      n: string
+      id: string | null
+      seq: string | null
+      created_at: Date | null
+      expires_at: Date | null
+      busy: boolean
+      data_json: string | null
+      locales: string[] | null
+      messages: string[] | null
+      unread: number | null
+      unseen: number | null
+    }[]
   >`
     with input as materialized (
       select n, user_id, data::jsonb as data, key, template_key, params::jsonb as params,
@@ -166,7 +189,8 @@ export async function insertAlarms(
                 set_config('lock_timeout', ${lockTimeoutMs + 'ms'}, true)) as settings
     ), mine as materialized (
       -- The counter rows this statement can have now; a row another transaction holds is skipped.
-      select user_id from user_seqs
+      -- Their badge as locked: only this statement moves it until the commit.
+      select user_id, unread, unseen from user_seqs
       where ${skipBusy} and user_id in (select user_id from input)
       order by user_id
       for update skip locked
@@ -179,16 +203,25 @@ export async function insertAlarms(
       where user_id not in (select user_id from busy)
       order by user_id, n
       on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing
-      returning id, seq, created_at, expires_at
+      returning id, seq, created_at, expires_at, data::text as data_json
     ), m as (
       insert into alarm_messages (alarm_id, locale, message)
       select a.id, m.locale, m.message
       from unnest(${messageOf}::int8[], ${messageLocales}::text[], ${messageTexts}::text[]) as m(n, locale, message)
       join input using (n)
       join a on a.id = input.id
+      returning alarm_id, locale, message
+    ), texts as (
+      -- In the order a fetch reads them (the database's collation), so a stream shows the same.
+      select alarm_id, array_agg(locale order by locale) as locales, array_agg(message order by locale) as messages
+      from m group by alarm_id
     )
-    select input.n, a.id, a.seq, a.created_at, a.expires_at, input.user_id in (select user_id from busy) as busy
-    from input left join a on a.id = input.id order by input.n`
+    select input.n, a.id, a.seq, a.created_at, a.expires_at, input.user_id in (select user_id from busy) as busy,
+           a.data_json, texts.locales, texts.messages, mine.unread, mine.unseen
+    from input left join a on a.id = input.id
+      left join texts on texts.alarm_id = a.id
+      left join mine on mine.user_id = input.user_id
+    order by input.n`
   const untrack = track?.(query)
   let rows
   try {
@@ -196,6 +229,7 @@ export async function insertAlarms(
   } finally {
     untrack?.()
   }
+  if (committed) committed(committedAlarms(rows, alarms))
   return rows.map((row, i): Inserted => {
     if (row.busy) return 'busy'
     if (row.id === null) return 'taken'
@@ -208,6 +242,43 @@ export async function insertAlarms(
       ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
     }
   })
+}
+
+/**
+ * The stored text alarms of users whose badge the statement knows, with the badge after each: every
+ * alarm is new, unread and unseen (Herald inserts none read), so each adds one to both. It knows it
+ * when it held the user's counter row (its badge as locked), or when its first alarm of the user is
+ * the user's first ever (seq 1: the statement made the row, from nothing).
+ */
+function committedAlarms(
+  rows: { id: string | null; seq: string | null; created_at: Date | null; expires_at: Date | null; data_json: string | null; locales: string[] | null; messages: string[] | null; unread: number | null; unseen: number | null }[],
+  alarms: NewAlarm[],
+): Committed[] {
+  const out: Committed[] = []
+  /** Alarms stored per user so far (template ones too: each moves the badge). */
+  const added = new Map<string, number>()
+  /** Users whose first alarm ever is in this statement: their badge starts from nothing. */
+  const fromNothing = new Set<string>()
+  rows.forEach((row, i) => {
+    if (row.id === null) return
+    const { userId, template } = alarms[i]!
+    const n = (added.get(userId) ?? 0) + 1
+    added.set(userId, n)
+    if (n === 1 && row.unread === null && row.seq === '1') fromNothing.add(userId)
+    if (template || (row.unread === null && !fromNothing.has(userId))) return
+    const entry: AlarmRow = {
+      kind: 'alarm',
+      id: Number(row.id),
+      seq: Number(row.seq),
+      locales: row.locales ?? [],
+      messages: row.messages ?? [],
+      dataJson: row.data_json!,
+      createdAt: row.created_at!.toISOString(),
+      ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
+    }
+    out.push({ userId, row: entry, badge: { unread: (row.unread ?? 0) + n, unseen: (row.unseen ?? 0) + n } })
+  })
+  return out
 }
 
 /**

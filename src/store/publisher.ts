@@ -10,7 +10,7 @@
 // cannot hold the fast lane's statements and stall everybody else's publishes.
 import { createBatcher, type BatchStats } from '../batcher'
 import { Errors } from '../errors'
-import { catchUpAlarmIds, findByKey, insertAlarms, type Inserted, type NewAlarm, type PublishedAlarm } from './alarms'
+import { catchUpAlarmIds, findByKey, insertAlarms, type Committed, type Inserted, type NewAlarm, type PublishedAlarm } from './alarms'
 import type { Sql } from './db'
 
 export type Published = { alarm: PublishedAlarm; created: boolean }
@@ -47,6 +47,11 @@ export type PublisherOptions = {
   signals?: Announcer
   /** Told the size of every statement's batch, by lane. */
   onBatch?: (lane: 'fast' | 'slow', size: number) => void
+  /**
+   * Told of the fast lane's text alarms as soon as they are committed, before any wake-up: this
+   * process's own streams can show them without a fetch (the wake-ups still go out, for everyone).
+   */
+  onCommitted?: (alarms: Committed[]) => void
 }
 
 type Outcome = { inserted: Inserted } | { error: unknown }
@@ -67,7 +72,7 @@ const FOREIGN_KEY_VIOLATION = '23503'
 
 export function createPublisher(
   sql: Sql,
-  { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals, onBatch }: PublisherOptions = {},
+  { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals, onBatch, onCommitted }: PublisherOptions = {},
 ): Publisher {
   const stats: BatchStats = { queries: 0, requests: 0 }
   const running = new Set<{ cancel(): void }>()
@@ -81,7 +86,7 @@ export function createPublisher(
   /** Commits, then wakes the users' streams: by the commit's own NOTIFY, or through `signals`. */
   async function commit(alarms: NewAlarm[], options: CommitOptions): Promise<Inserted[]> {
     const quiet = signals?.quietCommits() ?? false
-    const inserted = await insertAlarms(sql, alarms, { ...options, quiet, track })
+    const inserted = await insertAlarms(sql, alarms, { ...options, quiet, track, committed: onCommitted })
     if (quiet) {
       const woken = new Set(inserted.flatMap((one) => (typeof one === 'object' ? [one.userId] : [])))
       await signals!.announce([...woken])
@@ -111,7 +116,8 @@ export function createPublisher(
         return Promise.all(batch.map((alarm) => attempt(alarm, options)))
       }
     },
-    { maxBatch, maxInFlight, stats, keyOf: (alarm) => alarm.userId, onBatch: onBatch && ((size) => onBatch('fast', size)) },
+    // Eager: a publish that finds no statement running commits at once, without waiting a turn.
+    { maxBatch, maxInFlight, stats, eager: true, keyOf: (alarm) => alarm.userId, onBatch: onBatch && ((size) => onBatch('fast', size)) },
   )
 
   // The slow lane: one statement per alarm, waiting for its user's row, few at once (`maxWaiting`).

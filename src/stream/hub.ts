@@ -1,11 +1,18 @@
 // Whom to wake: every open stream of this process, by user. A wake-up for a user reaches all of
-// its streams here; streams never know which signal backend sent it.
+// its streams here; streams never know which signal backend sent it. Alarms this process itself
+// just committed are offered to the user's streams here too, ahead of the wake-up.
+import type { AlarmRow, Badge } from '../store/alarms'
 
 /** What a stream shows the hub: whose it is, how far it has read, and how to wake it. */
 export type Listener = {
   readonly userId: string
   readonly cursor: number
   wake(): void
+  /**
+   * Alarms just committed (in seq order) and the badge after them: shown now if they come right
+   * after the cursor, else left to the wake-up that follows.
+   */
+  offer(rows: AlarmRow[], badge: Badge): void
 }
 
 export type Hub = {
@@ -13,6 +20,7 @@ export type Hub = {
   /** Safe to call more than once, or for a listener never subscribed. */
   unsubscribe(listener: Listener): void
   wakeUser(userId: string): void
+  offerUser(userId: string, rows: AlarmRow[], badge: Badge): void
   /** Every listened-to user, with the lowest cursor among its listeners. */
   cursors(): Map<string, number>
   readonly size: number
@@ -48,6 +56,12 @@ export function createHub(): Hub {
       if (!entry) return
       if (entry instanceof Set) for (const listener of entry) listener.wake()
       else entry.wake()
+    },
+    offerUser(userId, rows, badge) {
+      const entry = byUser.get(userId)
+      if (!entry) return
+      if (entry instanceof Set) for (const listener of entry) listener.offer(rows, badge)
+      else entry.offer(rows, badge)
     },
     cursors() {
       const out = new Map<string, number>()

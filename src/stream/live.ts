@@ -6,6 +6,7 @@ import { createHub, type Listener } from './hub'
 import { createRegistry, type Holder } from './registry'
 import { createTicker, type Tickable } from './ticker'
 import { NO_METRICS, type StreamMetrics } from '../metrics'
+import type { Committed } from '../store/alarms'
 
 export type LiveStream = Holder & Listener & Tickable & {
   /** The negotiated locale: the open-streams gauge counts by it. */
@@ -32,6 +33,8 @@ export type Live = {
   supersede(key: string, generation: number, reason?: SupersedeReason): boolean
   cursors(): Map<string, number>
   keys(): Iterable<string>
+  /** Alarms this process just committed: their users' streams here may show them without a fetch. */
+  handOff(alarms: Committed[]): void
 }
 
 export function createLive({ heartbeatMs, metrics = NO_METRICS }: { heartbeatMs: number; metrics?: Pick<StreamMetrics, 'opened' | 'closed'> }): Live {
@@ -71,5 +74,20 @@ export function createLive({ heartbeatMs, metrics = NO_METRICS }: { heartbeatMs:
     supersede: (key, generation, reason) => registry.supersede(key, generation, reason),
     cursors: () => hub.cursors(),
     keys: () => registry.keys(),
+    handOff(alarms) {
+      // By user, in seq order (a statement stores one user's alarms in order), with the last badge.
+      const byUser = new Map<string, Committed[]>()
+      for (const alarm of alarms) {
+        const mine = byUser.get(alarm.userId)
+        if (mine) mine.push(alarm)
+        else byUser.set(alarm.userId, [alarm])
+      }
+      for (const [userId, mine] of byUser)
+        hub.offerUser(
+          userId,
+          mine.map((alarm) => alarm.row),
+          mine[mine.length - 1]!.badge,
+        )
+    },
   }
 }

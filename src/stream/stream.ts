@@ -1,7 +1,7 @@
 // One subscriber's stream. pull() waits for work (a wake-up, a heartbeat, the end), then queries:
 // nothing is produced ahead of what the client reads, and an idle stream costs no query at all.
 import { deviceKey, type SupersedeReason } from '../devices'
-import type { Badge, LogEntry, Page } from '../store/alarms'
+import type { AlarmRow, Badge, LogEntry, Page } from '../store/alarms'
 import type { Available } from '../locale'
 import type { Fetcher } from './fetcher'
 import type { Live, LiveStream } from './live'
@@ -140,6 +140,21 @@ class AlarmStream implements UnderlyingDefaultSource<Uint8Array>, LiveStream {
   wake() {
     this.behind = true
     this.poke()
+  }
+
+  /**
+   * Alarms this process just committed for the user: sent now when nothing can be missed or
+   * repeated — idle (no fetch under way that could bring them too), the client has room, not
+   * resting after a failure, and the first new one comes right after the cursor (a user's seqs have
+   * no gaps: nothing else committed between). Otherwise they are left to the wake-up every commit
+   * sends anyway; after them, that wake-up's fetch reads from the new cursor.
+   */
+  offer(rows: AlarmRow[], badge: Badge) {
+    if (this.phase !== 'idle' || !this.pulled || this.resting) return
+    const position = this.position!
+    const fresh = rows.filter((row) => row.seq > position)
+    if (fresh.length === 0 || !fresh.every((row, i) => row.seq === position + 1 + i)) return
+    if (this.sendPage({ entries: fresh, badge })) this.settle()
   }
 
   tick(now: number) {

@@ -3,7 +3,7 @@
 // received by its user's stream, none lost), against the batch size; (b) one fan-out (POST /alarms
 // with userIds) to every connected user — from the request sent to the last event received.
 // Bounded in count and time; the Herald it starts is stopped.
-import type { Command, Reply } from './protocol'
+import type { LoadWorker, StreamsPhaseDeps } from './phase'
 import { percentiles } from './report'
 
 export type BatchBench = {
@@ -34,26 +34,8 @@ export type BatchPoint = {
   cpuMsPer1000: number
 }
 
-export type LoadWorker = { address: string }
-type Started = { port: number; pid: number; stop(): Promise<void> }
-type Deliveries = { latencies: number[]; lost: number; duplicates: number; lastArrival: number }
-
-export type BatchDeps<W extends LoadWorker> = {
-  /** The load processes holding the streams; the last one also publishes. */
-  workers: W[]
-  ask<T extends Reply['type']>(worker: W, command: Command, expect: T): Promise<Extract<Reply, { type: T }>>
-  freshDatabase(name: string): Promise<string>
-  startHerald(url: string): Promise<Started>
-  /** Opens streams for u0…u<total - 1> on this port; resolves with how many are ready. */
-  open(port: number, total: number): Promise<number>
-  /** Waits (bounded) for these alarm ids (→ when each was sent) to arrive; what arrived earlier is dropped first by `forget`. */
-  awaitDeliveries(expected: Map<number, number>, timeoutMs: number): Promise<Deliveries>
-  /** Drops the receipts the load processes hold. */
-  forget(): Promise<void>
-  closeAll(): Promise<void>
-  cpuSeconds(pid: number): Promise<number>
-  log(...parts: unknown[]): void
-}
+/** The load processes hold the streams; the last one also publishes. */
+export type BatchDeps<W extends LoadWorker> = StreamsPhaseDeps<W>
 
 const MESSAGES = { ko: 'KE17편이 40분 지연됩니다', en: 'Flight KE17 is 40 minutes late', ja: 'KE17便は40分遅れています' }
 /** Clients per batch size: enough requests in flight to keep Herald's two bulk transactions busy, small ones grouped. */

@@ -1,7 +1,7 @@
 // The devices' benchmark phase (issue 14): a reconnect storm of N users × 2 devices against the
 // same number of streams as one per user, supersede within one device, and the presence query.
 // Bounded in count and time; every process it starts is stopped.
-import type { Command, Reply } from './protocol'
+import type { LoadWorker, PhaseDeps, StartedHerald } from './phase'
 import { percentiles } from './report'
 
 export type DevicesBench = {
@@ -11,15 +11,8 @@ export type DevicesBench = {
   presenceRequests: number
 }
 
-export type LoadWorker = { address: string }
-type Started = { port: number; stop(): Promise<void> }
-
-export type DevicesDeps<W extends LoadWorker> = {
-  workers: W[]
-  ask<T extends Reply['type']>(worker: W, command: Command, expect: T): Promise<Extract<Reply, { type: T }>>
-  freshDatabase(name: string): Promise<string>
-  startHerald(url: string): Promise<Started>
-  log(...parts: unknown[]): void
+export type DevicesDeps<W extends LoadWorker> = PhaseDeps<W> & {
+  startHerald(url: string): Promise<Pick<StartedHerald, 'port' | 'stop'>>
 }
 
 export async function measureDevices<W extends LoadWorker>(options: DevicesBench, deps: DevicesDeps<W>): Promise<Record<string, number>> {

@@ -5,7 +5,7 @@
 // off (HERALD_RETENTION_DAYS=0) so the two never meet. Bounded in count and time.
 import type postgres from 'postgres'
 import { deleteOlderThan, SWEEP_BATCH } from '../src/store/retention'
-import type { Command, Reply } from './protocol'
+import type { LoadWorker, PhaseDeps, StartedHerald } from './phase'
 import { percentiles } from './report'
 
 export type RetentionBench = {
@@ -19,17 +19,10 @@ export type RetentionBench = {
   batch?: number
 }
 
-export type LoadWorker = { address: string }
-type Started = { port: number; stop(): Promise<void> }
-
-export type RetentionDeps<W extends LoadWorker> = {
-  workers: W[]
-  ask<T extends Reply['type']>(worker: W, command: Command, expect: T): Promise<Extract<Reply, { type: T }>>
-  freshDatabase(name: string): Promise<string>
+export type RetentionDeps<W extends LoadWorker> = PhaseDeps<W> & {
   /** A Herald on this database with these extra environment variables. */
-  startHerald(url: string, env: Record<string, string>): Promise<Started>
+  startHerald(url: string, env: Record<string, string>): Promise<Pick<StartedHerald, 'port' | 'stop'>>
   connect(url: string): postgres.Sql
-  log(...parts: unknown[]): void
 }
 
 const RETENTION_DAYS = 365
@@ -41,7 +34,7 @@ export async function measureRetention<W extends LoadWorker>(options: RetentionB
   const url = await deps.freshDatabase('herald_bench_retention')
   const sql = deps.connect(url)
   const m: Record<string, number> = {}
-  let herald: Started | undefined
+  let herald: Pick<StartedHerald, 'port' | 'stop'> | undefined
   try {
     await seed(sql, options)
     herald = await deps.startHerald(url, { HERALD_RETENTION_DAYS: '0' })

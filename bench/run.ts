@@ -30,6 +30,7 @@ import type { Command, Reply } from './protocol'
 import { measureDevices } from './devices'
 import { measureBatch, type BatchPoint } from './batch'
 import { measureSingle } from './single'
+import type { StreamsPhaseDeps } from './phase'
 import { measureInbox } from './inbox'
 import { measureRetention } from './retention'
 import { formatTable, percentiles, type Row } from './report'
@@ -894,6 +895,32 @@ const seconds: Record<string, number> = {}
 const failures: string[] = []
 const [postgresVersion] = await admin<{ server_version: string }[]>`show server_version`
 
+/** One Herald and these load processes holding streams on it, for a phase module (batch, single). */
+function streamsPhaseDeps(load: Worker[]): StreamsPhaseDeps<Worker> {
+  const s: Streams = { workers: load, port: 0, open: 0 }
+  return {
+    workers: load,
+    ask,
+    freshDatabase: (name) => freshDatabase(admin, name),
+    async startHerald(url) {
+      const server = await startTarget(TARGETS[0]!, url)
+      return { port: server.port, pid: server.proc.pid, stop: () => stopProcess(server) }
+    },
+    async open(port, total) {
+      Object.assign(s, { port, open: 0 })
+      return (await openUpTo(s, total)).ready
+    },
+    awaitDeliveries: (expected, timeoutMs) => awaitDeliveries(s, expected, timeoutMs),
+    forget: async () => void (await collect(s)),
+    async closeAll() {
+      await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
+      s.open = 0
+    },
+    cpuSeconds,
+    log,
+  }
+}
+
 /** Runs one measurement; a failure is reported with the table, and the other phases still run. */
 async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
   log(`measuring ${name}`)
@@ -988,32 +1015,10 @@ try {
     if (m) results.render = m
   }
   if (only.has('batch')) {
-    const load = workers.slice(0, batchLoad)
-    const s: Streams = { workers: load, port: 0, open: 0 }
     const m = await phase('batch', () =>
       measureBatch(
         { streams: BATCH_STREAMS, sizes: BATCH_SIZES, seconds: BATCH_SECONDS, fanOuts: FAN_OUTS },
-        {
-          workers: load,
-          ask,
-          freshDatabase: (name) => freshDatabase(admin, name),
-          async startHerald(url) {
-            const server = await startTarget(TARGETS[0]!, url)
-            return { port: server.port, pid: server.proc.pid, stop: () => stopProcess(server) }
-          },
-          async open(port, total) {
-            Object.assign(s, { port, open: 0 })
-            return (await openUpTo(s, total)).ready
-          },
-          awaitDeliveries: (expected, timeoutMs) => awaitDeliveries(s, expected, timeoutMs),
-          forget: async () => void (await collect(s)),
-          async closeAll() {
-            await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
-            s.open = 0
-          },
-          cpuSeconds,
-          log,
-        },
+        streamsPhaseDeps(workers.slice(0, batchLoad)),
       ),
     )
     if (m) {
@@ -1022,32 +1027,13 @@ try {
     }
   }
   if (only.has('single')) {
-    const load = workers.slice(0, 2) // the first holds the streams, the second publishes
-    const s: Streams = { workers: load, port: 0, open: 0 }
     const m = await phase('single', () =>
       measureSingle(
         { streams: SINGLE_STREAMS, rate: SINGLE_RATE, seconds: SINGLE_SECONDS },
         {
-          workers: load,
-          ask,
-          freshDatabase: (name) => freshDatabase(admin, name),
-          async startHerald(url) {
-            const server = await startTarget(TARGETS[0]!, url)
-            return { port: server.port, pid: server.proc.pid, stop: () => stopProcess(server) }
-          },
-          async open(port, total) {
-            Object.assign(s, { port, open: 0 })
-            return (await openUpTo(s, total)).ready
-          },
-          awaitDeliveries: (expected, timeoutMs) => awaitDeliveries(s, expected, timeoutMs),
-          forget: async () => void (await collect(s)),
-          async closeAll() {
-            await Promise.all(load.map((w) => ask(w, { type: 'close' }, 'closed')))
-            s.open = 0
-          },
-          cpuSeconds,
+          // The first load process holds the streams, the second publishes.
+          ...streamsPhaseDeps(workers.slice(0, 2)),
           connect: (url) => postgres(url, { max: 1, onnotice: () => {} }),
-          log,
         },
       ),
     )

@@ -12,7 +12,7 @@
 // takes and the CPU it costs — what receiving and answering one request costs a process that is
 // otherwise asleep.
 import type postgres from 'postgres'
-import type { Command, Reply } from './protocol'
+import type { LoadWorker, StreamsPhaseDeps } from './phase'
 import { percentiles } from './report'
 
 export type SingleBench = {
@@ -24,27 +24,8 @@ export type SingleBench = {
   seconds: number
 }
 
-export type LoadWorker = { address: string }
-type Started = { port: number; pid: number; stop(): Promise<void> }
-type Deliveries = { latencies: number[]; lost: number; duplicates: number; lastArrival: number }
-
-export type SingleDeps<W extends LoadWorker> = {
-  /** The load processes: the first holds the streams, the last publishes (another process, when there are two). */
-  workers: W[]
-  ask<T extends Reply['type']>(worker: W, command: Command, expect: T): Promise<Extract<Reply, { type: T }>>
-  freshDatabase(name: string): Promise<string>
-  startHerald(url: string): Promise<Started>
-  /** Opens streams for u0…u<total - 1> on this port; resolves with how many are ready. */
-  open(port: number, total: number): Promise<number>
-  /** Waits (bounded) for these alarm ids (→ when each was sent) to arrive. */
-  awaitDeliveries(expected: Map<number, number>, timeoutMs: number): Promise<Deliveries>
-  /** Drops the receipts the load processes hold. */
-  forget(): Promise<void>
-  closeAll(): Promise<void>
-  cpuSeconds(pid: number): Promise<number>
-  connect(url: string): postgres.Sql
-  log(...parts: unknown[]): void
-}
+/** The load processes: the first holds the streams, the last publishes (another process, when there are two). */
+export type SingleDeps<W extends LoadWorker> = StreamsPhaseDeps<W> & { connect(url: string): postgres.Sql }
 
 /** Requests in flight at most: more means Herald fell behind the pace, and the request is counted failed. */
 const MAX_IN_FLIGHT = 50

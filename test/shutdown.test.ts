@@ -116,6 +116,55 @@ test('SIGTERM with a publish stuck on a lock: done within HERALD_SHUTDOWN_MS, th
   }
 })
 
+/** Resolves once one of Herald's pool connections waits on a lock (found by application name). */
+async function heraldWaitsOnLock() {
+  const waiting = postgres(db.url, { max: 1 })
+  try {
+    for (let i = 0; ; i++) {
+      const [row] = await waiting`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and application_name like 'herald%' and datname = current_database()`
+      if (row!.n > 0) return
+      if (i > 1000) throw new Error('Herald never waited on the lock')
+    }
+  } finally {
+    await waiting.end()
+  }
+}
+
+test('SIGTERM while many streams are leaving presence: one error at most, not one per stream', async () => {
+  const { proc, url, output } = await startProcess({ HERALD_SHUTDOWN_MS: '1500' })
+  const blocker = postgres(db.url, { max: 1, onnotice: () => {} })
+  const held = Promise.withResolvers<void>()
+  let holding: Promise<unknown> = Promise.resolve()
+  try {
+    const subs = await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`${url}/connection/leaving-${i}`).then(readSse)))
+    await Promise.all(subs.map(ready))
+    // Presence is locked: the streams' leaving (one batched delete) waits, as a burst of
+    // disconnects does while the database is busy, and the shutdown's pool end cuts it.
+    const locked = Promise.withResolvers<void>()
+    holding = blocker.begin(async (tx) => {
+      await tx`lock table presence in exclusive mode`
+      locked.resolve()
+      await held.promise
+    })
+    await locked.promise
+    await Promise.all(subs.map((sub) => sub.cancel()))
+    await heraldWaitsOnLock()
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+    const out = await output()
+    expect(out).toContain('herald: stopped')
+    // One error at most: the instance's own presence rows could not be forgotten (peers drop them
+    // after two heartbeats). Before, every stream of the cut batch reported it: 40 errors.
+    const errors = out.split('\n').filter((line) => line.includes('Error:'))
+    expect(errors.length).toBeLessThanOrEqual(1)
+  } finally {
+    held.resolve()
+    await holding.catch(() => {})
+    proc.kill('SIGKILL')
+    await blocker.end()
+  }
+})
+
 test('production without auth refuses to start, naming the variable', async () => {
   const proc = Bun.spawn([process.execPath, 'src/cli/main.ts'], {
     cwd: new URL('..', import.meta.url).pathname,

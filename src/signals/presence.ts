@@ -45,32 +45,44 @@ export function createPresence(options: PresenceOptions): Presence {
   const aliveMs = 2 * heartbeatMs
   const redisPresence = redis && createRedisPresence(redis.link, redis.prefix, instance, aliveMs)
   let timer: ReturnType<typeof setInterval> | undefined
+  /** Once stopping, this instance's rows are forgotten at once: streams that end later write nothing. */
+  let stopped = false
 
+  // A batch that fails is reported once, not once per stream in it (thousands at a shutdown).
   const opens = createBatcher<Opened, void>(
     async (batch) => {
       const rows: PresenceRow[] = batch.map((opened) => ({ ...opened, instance }))
-      const evicted = redis?.usable() ? await redisPresence!.open(rows, maxDevices) : await pg.open(rows, maxDevices, aliveMs)
-      await options.evict(evicted)
+      try {
+        const evicted = redis?.usable() ? await redisPresence!.open(rows, maxDevices) : await pg.open(rows, maxDevices, aliveMs)
+        await options.evict(evicted)
+      } catch (error) {
+        if (!stopped) onError(error)
+      }
       return batch.map(() => undefined)
     },
     { maxBatch: 1000, maxInFlight: 2, stats: { queries: 0, requests: 0 } },
   )
   const closes = createBatcher<Opened, void>(
     async (batch) => {
+      if (stopped) return batch.map(() => undefined)
       // Both places: the open may have gone to either, and a row left behind would say "online".
-      await Promise.all([pg.close(batch.map((s) => s.stream)), redisPresence?.close(batch).catch(onError)])
+      await Promise.all([pg.close(batch.map((s) => s.stream)).catch(reportUnlessStopped), redisPresence?.close(batch).catch(reportUnlessStopped)])
       return batch.map(() => undefined)
     },
     { maxBatch: 1000, maxInFlight: 2, stats: { queries: 0, requests: 0 } },
   )
+
+  function reportUnlessStopped(error: unknown) {
+    if (!stopped) onError(error)
+  }
 
   async function heartbeat() {
     await Promise.all([pg.heartbeat(instance), redis?.usable() ? redisPresence!.heartbeat() : undefined])
   }
 
   return {
-    open: (stream) => void opens.submit(stream).catch(onError),
-    close: (stream) => void closes.submit(stream).catch(onError),
+    open: (stream) => void (stopped || opens.submit(stream).catch(onError)),
+    close: (stream) => void (stopped || closes.submit(stream).catch(onError)),
     async devices(userId) {
       const [inPg, inRedis] = await Promise.all([pg.list(userId, aliveMs), redis?.usable() ? redisPresence!.list(userId) : []])
       return merge(inPg, inRedis)
@@ -81,6 +93,7 @@ export function createPresence(options: PresenceOptions): Presence {
       timer.unref?.()
     },
     async stop() {
+      stopped = true
       clearInterval(timer)
       await Promise.all([pg.forget(instance), redis?.usable() ? redisPresence!.forget() : undefined]).catch(onError)
     },

@@ -19,6 +19,7 @@ import { catchUpAlarmIds, type NewAlarm, type PublishedAlarm } from './alarms'
 import { insertHeld } from './bulk-insert'
 import type { Sql } from './db'
 import type { Announcer, Published } from './publisher'
+import { createInFlight } from './in-flight'
 
 /**
  * What a `key` means: `each` — every alarm's own (a batch): a key its user already holds with the
@@ -68,21 +69,16 @@ class Conflicted {
 }
 
 export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFlight = 3, signals }: BulkOptions = {}): BulkPublisher {
-  const running = new Set<Query>()
-  const underWay = new Set<Promise<unknown>>()
+  const inFlight = createInFlight()
   const turns = createTurns(maxInFlight)
-  let canceled = false
-  const track = (query: Query) => {
-    running.add(query)
-    return () => void running.delete(query)
-  }
+  const track = inFlight.track
 
   async function publish(alarms: NewAlarm[], idempotency: Idempotency): Promise<BulkResult> {
-    if (canceled) throw Errors.unavailable('Herald is shutting down; retry')
+    if (inFlight.canceled) throw Errors.unavailable('Herald is shutting down; retry')
     const deadline = performance.now() + lockTimeoutMs
     if (!(await turns.enter(deadline))) throw Errors.userBusy(lockTimeoutMs)
     try {
-      if (canceled) throw Errors.unavailable('Herald is shutting down; nothing was stored; retry')
+      if (inFlight.canceled) throw Errors.unavailable('Herald is shutting down; nothing was stored; retry')
       return await attempt(alarms, idempotency, deadline)
     } finally {
       turns.leave()
@@ -96,7 +92,7 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
     } catch (error) {
       if (error instanceof Conflicted) return { conflict: error.conflict }
       // A direct writer's explicit id collided with the sequence: caught up once, as the publisher does.
-      if (again && !canceled && isIdCollision(error)) {
+      if (again && !inFlight.canceled && isIdCollision(error)) {
         await catchUpAlarmIds(sql)
         return attempt(alarms, idempotency, deadline, false)
       }
@@ -164,8 +160,8 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
 
   function explain(error: unknown, alarms: NewAlarm[], late: boolean): unknown {
     const { code, detail } = error as { code?: string; detail?: string }
-    if (code === LOCK_NOT_AVAILABLE || (code === QUERY_CANCELED && late && !canceled)) return Errors.userBusy(lockTimeoutMs)
-    if (code === QUERY_CANCELED && canceled) return Errors.unavailable('Herald is shutting down; nothing was stored; retry')
+    if (code === LOCK_NOT_AVAILABLE || (code === QUERY_CANCELED && late && !inFlight.canceled)) return Errors.userBusy(lockTimeoutMs)
+    if (code === QUERY_CANCELED && inFlight.canceled) return Errors.unavailable('Herald is shutting down; nothing was stored; retry')
     // Checked before, so only a template deleted (by SQL) since then gets here: refused at commit.
     if (code === FOREIGN_KEY_VIOLATION) {
       const key = /\(template_key\)=\((.*)\)/.exec(detail ?? '')?.[1] ?? alarms.find((alarm) => alarm.template)?.template?.key
@@ -175,20 +171,9 @@ export function createBulkPublisher(sql: Sql, { lockTimeoutMs = 5000, maxInFligh
   }
 
   return {
-    publish(alarms, idempotency) {
-      const publishing = publish(alarms, idempotency)
-      underWay.add(publishing)
-      const forget = () => void underWay.delete(publishing)
-      publishing.then(forget, forget)
-      return publishing
-    },
-    async settled() {
-      await Promise.allSettled([...underWay])
-    },
-    cancel() {
-      canceled = true
-      for (const query of running) query.cancel()
-    },
+    publish: (alarms, idempotency) => inFlight.follow(publish(alarms, idempotency)),
+    settled: inFlight.settled,
+    cancel: inFlight.cancel,
   }
 }
 

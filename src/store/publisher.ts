@@ -12,6 +12,7 @@ import { createBatcher, type BatchStats } from '../batcher'
 import { Errors } from '../errors'
 import { catchUpAlarmIds, findByKey, insertAlarms, type Committed, type Inserted, type NewAlarm, type PublishedAlarm } from './alarms'
 import type { Sql } from './db'
+import { createInFlight } from './in-flight'
 
 export type Published = { alarm: PublishedAlarm; created: boolean }
 
@@ -75,13 +76,8 @@ export function createPublisher(
   { maxBatch = 500, maxInFlight = 4, lockTimeoutMs = 5000, maxWaiting = 2, signals, onBatch, onCommitted }: PublisherOptions = {},
 ): Publisher {
   const stats: BatchStats = { queries: 0, requests: 0 }
-  const running = new Set<{ cancel(): void }>()
-  const underWay = new Set<Promise<unknown>>()
-  let canceled = false
-  const track = (query: { cancel(): void }) => {
-    running.add(query)
-    return () => void running.delete(query)
-  }
+  const inFlight = createInFlight()
+  const track = inFlight.track
 
   /** Commits, then wakes the users' streams: by the commit's own NOTIFY, or through `signals`. */
   async function commit(alarms: NewAlarm[], options: CommitOptions): Promise<Inserted[]> {
@@ -99,7 +95,7 @@ export function createPublisher(
     try {
       return { inserted: (await commit([alarm], options))[0]! }
     } catch (error) {
-      if (!again || canceled || !isIdCollision(error)) return { error }
+      if (!again || inFlight.canceled || !isIdCollision(error)) return { error }
       await catchUpAlarmIds(sql)
       return attempt(alarm, options, false)
     }
@@ -112,7 +108,7 @@ export function createPublisher(
         return (await commit(batch, options)).map((inserted) => ({ inserted }))
       } catch (error) {
         // Alone, each alarm fails only for itself: a stuck first alarm goes on to the slow lane.
-        if (canceled || (batch.length === 1 && !isIdCollision(error))) return batch.map(() => ({ error }))
+        if (inFlight.canceled || (batch.length === 1 && !isIdCollision(error))) return batch.map(() => ({ error }))
         return Promise.all(batch.map((alarm) => attempt(alarm, options)))
       }
     },
@@ -137,7 +133,7 @@ export function createPublisher(
     const entered = performance.now()
     let outcome = await fast.submit(alarm)
     for (const pause of FAST_RETRY_MS) {
-      if (!isBusy(outcome) || canceled) break
+      if (!isBusy(outcome) || inFlight.canceled) break
       await Bun.sleep(pause)
       outcome = await fast.submit(alarm)
     }
@@ -151,12 +147,12 @@ export function createPublisher(
     if (code === LOCK_NOT_AVAILABLE) return Errors.userBusy(lockTimeoutMs)
     // Checked before, so only a template deleted (by SQL) since then gets here: refused at commit.
     if (code === FOREIGN_KEY_VIOLATION && alarm.template) return Errors.unknownTemplate(alarm.template.key)
-    if (code === QUERY_CANCELED && canceled) return Errors.unavailable('Herald is shutting down; the alarm was not stored; retry')
+    if (code === QUERY_CANCELED && inFlight.canceled) return Errors.unavailable('Herald is shutting down; the alarm was not stored; retry')
     return error
   }
 
   async function publish(alarm: NewAlarm): Promise<Published> {
-    if (canceled) throw Errors.unavailable('Herald is shutting down; retry')
+    if (inFlight.canceled) throw Errors.unavailable('Herald is shutting down; retry')
     if (alarm.key !== undefined) {
       // A repeat is answered without touching the user's counter (no gap in seq).
       const existing = await findByKey(sql, alarm)
@@ -172,20 +168,9 @@ export function createPublisher(
 
   return {
     stats,
-    publish(alarm) {
-      const publishing = publish(alarm)
-      underWay.add(publishing)
-      const forget = () => void underWay.delete(publishing)
-      publishing.then(forget, forget)
-      return publishing
-    },
-    async settled() {
-      await Promise.allSettled([...underWay])
-    },
-    cancel() {
-      canceled = true
-      for (const query of running) query.cancel()
-    },
+    publish: (alarm) => inFlight.follow(publish(alarm)),
+    settled: inFlight.settled,
+    cancel: inFlight.cancel,
   }
 }
 

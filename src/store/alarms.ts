@@ -168,7 +168,7 @@ export async function insertAlarms(
       created_at: Date | null
       expires_at: Date | null
       busy: boolean
-      data_json: string | null
+      data: string | null
       locales: string[] | null
       messages: string[] | null
       unread: number | null
@@ -217,7 +217,7 @@ export async function insertAlarms(
       from m group by alarm_id
     )
     select input.n, a.id, a.seq, a.created_at, a.expires_at, input.user_id in (select user_id from busy) as busy,
-           a.data_json, texts.locales, texts.messages, mine.unread, mine.unseen
+           a.data_json as data, texts.locales, texts.messages, mine.unread, mine.unseen
     from input left join a on a.id = input.id
       left join texts on texts.alarm_id = a.id
       left join mine on mine.user_id = input.user_id
@@ -251,7 +251,7 @@ export async function insertAlarms(
  * the user's first ever (seq 1: the statement made the row, from nothing).
  */
 function committedAlarms(
-  rows: { id: string | null; seq: string | null; created_at: Date | null; expires_at: Date | null; data_json: string | null; locales: string[] | null; messages: string[] | null; unread: number | null; unseen: number | null }[],
+  rows: { id: string | null; seq: string | null; created_at: Date | null; expires_at: Date | null; data: string | null; locales: string[] | null; messages: string[] | null; unread: number | null; unseen: number | null }[],
   alarms: NewAlarm[],
 ): Committed[] {
   const out: Committed[] = []
@@ -266,16 +266,7 @@ function committedAlarms(
     added.set(userId, n)
     if (n === 1 && row.unread === null && row.seq === '1') fromNothing.add(userId)
     if (template || (row.unread === null && !fromNothing.has(userId))) return
-    const entry: AlarmRow = {
-      kind: 'alarm',
-      id: Number(row.id),
-      seq: Number(row.seq),
-      locales: row.locales ?? [],
-      messages: row.messages ?? [],
-      dataJson: row.data_json!,
-      createdAt: row.created_at!.toISOString(),
-      ...(row.expires_at ? { expiresAt: row.expires_at.toISOString() } : {}),
-    }
+    const entry = toAlarm({ ...row, seq: row.seq!, created_at: row.created_at! })
     out.push({ userId, row: entry, badge: { unread: (row.unread ?? 0) + n, unseen: (row.unseen ?? 0) + n } })
   })
   return out
@@ -396,6 +387,15 @@ function toEntry(row: LogRow): LogEntry {
       change: row.change!,
       ...(row.ids ? { ids: row.ids.map(Number) } : { upTo: Number(row.up_to) }),
     }
+  return toAlarm(row)
+}
+
+/** An alarm's columns as the fetch reads them, and as an insert returns them for the hand-off. */
+type AlarmColumns = Pick<LogRow, 'id' | 'seq' | 'data' | 'created_at' | 'locales' | 'messages' | 'expires_at'> &
+  Partial<Pick<LogRow, 'template_key' | 'params'>>
+
+/** The alarm as streams show it: one shape, whether a fetch read it or its own insert returned it. */
+function toAlarm(row: AlarmColumns): AlarmRow {
   // Set field by field, not spread: this runs once per alarm of every woken stream.
   const alarm: AlarmRow = {
     kind: 'alarm',
@@ -407,7 +407,7 @@ function toEntry(row: LogRow): LogEntry {
     createdAt: row.created_at.toISOString(),
   }
   if (row.expires_at) alarm.expiresAt = row.expires_at.toISOString()
-  if (row.template_key !== null) alarm.template = { key: row.template_key, params: row.params ?? '{}' }
+  if (row.template_key != null) alarm.template = { key: row.template_key, params: row.params ?? '{}' }
   return alarm
 }
 

@@ -1128,6 +1128,9 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
 
   // Template alarms: no baseline (the seed has no templates); compared with Herald's text alarms.
   const single = (key: string, label: string) => (h[key] === undefined ? undefined : { value: h[key], label })
+  /** Rows of Herald alone (no baseline) under one name, e.g. `batch: …`, each maybe compared with a reference. */
+  const section = (name: string) => (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
+    rows.push({ label: `${name}: ${label}`, herald: value, baseline: undefined, unit, better, reference })
   const templateRow = (label: string, key: string, unit: string, better: Row['better'], reference?: Row['reference']) =>
     h[key] !== undefined && rows.push({ label: `templates: ${label}`, herald: h[key], baseline: undefined, unit, better, reference })
   templateRow('publish POST /alarms with template + params, no streams', 'publish_template_per_s', '/s', 'higher', single('publish_without_streams_per_s', 'messages'))
@@ -1152,8 +1155,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
   const largest = SIZES.at(-1)!
   for (const [workers, c] of Object.entries(cluster)) {
     const name = `cluster of ${workers} workers`
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
-      rows.push({ label: `${name}: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const other = section(name)
     // One process was asked as many streams as it holds only when the sizes went up to --max.
     other(`streams held (asked ${c.asked})`, c.held, '', 'higher', SIZES.includes(MAX_TARGET) ? single(`held_${MAX_TARGET}`, '1 process') : undefined)
     other('streams per worker (open files added)', c.streams_per_worker, '', 'none')
@@ -1169,8 +1171,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
   }
   for (const [signals, x] of Object.entries(instances)) {
     const name = `across instances (${signals === 'redis' ? 'Redis' : 'PostgreSQL'} signals)`
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
-      rows.push({ label: `${name}: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const other = section(name)
     other('supersede A→B, p50', x.supersede_ab_p50_ms, 'ms', 'lower', single('supersede_p50_ms', '1 instance'))
     other('supersede A→B, p99', x.supersede_ab_p99_ms, 'ms', 'lower', single('supersede_p99_ms', '1 instance'))
     other('supersede B→A, p50', x.supersede_ba_p50_ms, 'ms', 'lower', single('supersede_p50_ms', '1 instance'))
@@ -1184,8 +1185,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('signals per /health (A, B)', x.signals_reported, '', 'none')
   }
   if (devices) {
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
-      rows.push({ label: `devices: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const other = section('devices')
     const streams = Number(devices.storm_devices_ready).toLocaleString('en-US')
     other(`reconnect storm, ${streams} streams as 2 devices per user: opens`, devices.storm_devices_per_s, '/s', 'higher', {
       value: devices.storm_single_per_s,
@@ -1197,8 +1197,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('GET /users/:id/presence, p99', devices.presence_p99_ms, 'ms', 'lower')
   }
   if (inbox) {
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better']) =>
-      rows.push({ label: `inbox: ${label}`, herald: value, baseline: undefined, unit, better })
+    const other = section('inbox')
     const alarms = Number(inbox.alarms).toLocaleString('en-US')
     other(`history page (GET /users/:id/alarms), p50, ${alarms} alarms in the table`, inbox.history_p50_ms, 'ms', 'lower')
     other('history page, p99', inbox.history_p99_ms, 'ms', 'lower')
@@ -1208,8 +1207,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('marks failed / unread left after mark-all-read', `${inbox.marks_failed} / ${inbox.mark_all_read_left}`, '', 'none')
   }
   if (retention) {
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
-      rows.push({ label: `retention: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const other = section('retention')
     const streams = Number(retention.retention_streams).toLocaleString('en-US')
     other(`old alarms deleted (batches of 1,000), ${streams} streams reading`, retention.retention_rows_per_s, 'rows/s', 'higher')
     other('old alarms deleted / left', `${retention.retention_rows} / ${retention.retention_left}`, '', 'none')
@@ -1219,8 +1217,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('new alarms lost meanwhile', retention.retention_delivery_lost, '', 'lower')
   }
   if (batch) {
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better'], reference?: Row['reference']) =>
-      rows.push({ label: `batch: ${label}`, herald: value, baseline: undefined, unit, better, reference })
+    const other = section('batch')
     const streams = Number(batch.streams).toLocaleString('en-US')
     const one = batchCurve.find((point) => point.size === 1)
     for (const point of batchCurve) {
@@ -1237,8 +1234,7 @@ function buildRows({ herald: h = {}, baseline: b = {}, cluster = {}, instances =
     other('fan-out: alarms lost', batch.fanout_lost, '', 'lower')
   }
   if (lone) {
-    const other = (label: string, value: Row['herald'], unit: string, better: Row['better']) =>
-      rows.push({ label: `single: ${label}`, herald: value, baseline: undefined, unit, better })
+    const other = section('single')
     const streams = Number(lone.streams).toLocaleString('en-US')
     other(`POST /alarms at ${lone.rate}/s, ${streams} streams: request → 201, p50`, lone.ack_p50_ms, 'ms', 'lower')
     other('request → 201, p99', lone.ack_p99_ms, 'ms', 'lower')
